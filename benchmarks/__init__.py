@@ -1,0 +1,1 @@
+"""tv2tv.benchmarks."""

@@ -1,0 +1,1 @@
+"""YAML presets for training (tiny, small, base)."""

@@ -1,0 +1,313 @@
+"""The episode store, format ``tv2tv-episodes`` version 1 (DESIGN.md, "Data model").
+
+A store is a directory::
+
+    dataset.json                 # DatasetMeta: env, frame shape, action space, texter, fps, ...
+    episodes/<writer>-<index>.npz
+
+Every file is written to a temporary name in the same directory, flushed, fsynced and renamed,
+so a crash loses at most the episode in progress and never leaves a half file. Writer ids are
+unique per process (host, pid, time, random), so many processes or machines can append to one
+store without coordination. Files are read with ``allow_pickle=False`` only.
+
+Example:
+    >>> store = EpisodeStore.create("data/pong", meta)          # doctest: +SKIP
+    >>> store.write(episode)                                     # doctest: +SKIP
+    >>> EpisodeStore.open("data/pong").load(0).num_steps         # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import secrets
+import socket
+import tempfile
+import time
+import zipfile
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tv2tv.types import Episode, TextEvent
+
+FORMAT = "tv2tv-episodes"
+FORMAT_VERSION = 1
+META_FILE = "dataset.json"
+EPISODE_DIR = "episodes"
+_TMP_PREFIX = ".tmp-"
+_EPISODE_KEYS = ("frames", "actions", "rewards", "terminated", "truncated", "seed", "env",
+                 "text_frames", "text_strings", "text_sources")
+
+
+class StoreError(ValueError):
+    """A store that cannot be used as asked; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class DatasetMeta:
+    """What every episode in a store shares. Written once as ``dataset.json``.
+
+    Args:
+        env: environment name, e.g. ``"ALE/Pong-v5"``.
+        frame_shape: ``(H, W, C)`` of every frame.
+        action_space: a JSON description of the action space (``describe_space``).
+        texter: texter name; ``texter_version`` its version, so text can be regenerated.
+        frameskip: emulator frames per step; ``fps`` the playback rate of stored frames.
+        extra: free-form settings (policy, importer, ...) that must also match on append.
+    """
+
+    env: str
+    frame_shape: tuple[int, int, int]
+    action_space: dict[str, Any]
+    texter: str
+    texter_version: str
+    frameskip: int = 1
+    fps: float = 15.0
+    extra: dict[str, Any] = field(default_factory=dict)
+    format: str = FORMAT
+    format_version: int = FORMAT_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["frame_shape"] = list(self.frame_shape)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> DatasetMeta:
+        if d.get("format") != FORMAT:
+            raise StoreError(f"not a {FORMAT} store: format is {d.get('format')!r}")
+        if d.get("format_version") != FORMAT_VERSION:
+            raise StoreError(
+                f"store format version {d.get('format_version')} is not supported "
+                f"(this tv2tv reads version {FORMAT_VERSION})"
+            )
+        d = dict(d)
+        d["frame_shape"] = tuple(int(x) for x in d["frame_shape"])
+        return cls(**d)
+
+    def mismatches(self, other: DatasetMeta) -> list[str]:
+        """Fields where ``other`` differs from this one (empty when compatible)."""
+        a, b = self.to_json(), other.to_json()
+        return [f"{k}: store has {a[k]!r}, new recording has {b[k]!r}" for k in a if a[k] != b[k]]
+
+
+def describe_space(space: Any) -> dict[str, Any]:
+    """A JSON description of a gymnasium space (Discrete, Box, MultiDiscrete, Dict, Text)."""
+    kind = type(space).__name__
+    if kind == "Discrete":
+        return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
+    if kind == "MultiDiscrete":
+        return {"type": "MultiDiscrete", "nvec": [int(x) for x in np.asarray(space.nvec).ravel()]}
+    if kind == "MultiBinary":
+        return {"type": "MultiBinary", "n": np.asarray(space.n).tolist()}
+    if kind == "Box":
+        return {"type": "Box", "shape": list(space.shape), "dtype": str(space.dtype),
+                "low": float(np.min(space.low)), "high": float(np.max(space.high))}
+    if kind == "Dict":
+        return {"type": "Dict", "spaces": {k: describe_space(s) for k, s in space.spaces.items()}}
+    if kind == "Text":
+        return {"type": "Text", "max_length": int(space.max_length)}
+    raise TypeError(f"cannot describe action space of type {kind}")
+
+
+def new_writer_id() -> str:
+    """A writer id unique across processes and machines (host, pid, time, randomness)."""
+    host = "".join(c for c in socket.gethostname() if c.isalnum())[:16] or "host"
+    return f"{host}{os.getpid()}x{int(time.time())}x{secrets.token_hex(3)}"
+
+
+def atomic_write(path: Path, write: Any) -> None:
+    """Write a file via a temp file in the same directory, fsync, rename; fsync the directory.
+
+    ``write(fileobj)`` writes the content. On any error the temp file is removed and the
+    target is untouched. A full disk raises ``StoreError`` saying so.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise StoreError(
+                f"disk full while writing {path}: nothing was written for this file; "
+                f"free space and re-run (finished episodes are kept)"
+            ) from exc
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def episode_to_arrays(ep: Episode) -> dict[str, np.ndarray]:
+    """The npz fields of an episode (no Python objects, so ``allow_pickle=False`` loads it)."""
+    ev = ep.text_events
+    arrays = {
+        "frames": ep.frames,
+        "actions": np.asarray(ep.actions),
+        "rewards": np.asarray(ep.rewards, dtype=np.float32),
+        "terminated": np.asarray(bool(ep.terminated)),
+        "truncated": np.asarray(bool(ep.truncated)),
+        "seed": np.asarray(-1 if ep.seed is None else int(ep.seed), dtype=np.int64),
+        "env": np.asarray(ep.env),
+        "text_frames": np.asarray([e.frame for e in ev], dtype=np.int64),
+        "text_strings": np.asarray([e.text for e in ev], dtype=np.str_).reshape(len(ev)),
+        "text_sources": np.asarray([e.source for e in ev], dtype=np.str_).reshape(len(ev)),
+    }
+    for k, v in ep.extras.items():
+        arrays[f"extra_{k}"] = np.asarray(v)
+    return arrays
+
+
+def arrays_to_episode(z: Any) -> Episode:
+    """Inverse of ``episode_to_arrays`` (``z`` is an ``NpzFile`` or a dict)."""
+    missing = [k for k in _EPISODE_KEYS if k not in z]
+    if missing:
+        raise StoreError(f"episode file lacks fields {missing}")
+    seed = int(z["seed"])
+    events = tuple(
+        TextEvent(int(f), str(t), str(s))  # type: ignore[arg-type]
+        for f, t, s in zip(z["text_frames"], z["text_strings"], z["text_sources"])
+    )
+    extras = {k[len("extra_"):]: np.asarray(z[k]) for k in z if k.startswith("extra_")}
+    return Episode(
+        frames=np.asarray(z["frames"]), actions=np.asarray(z["actions"]),
+        rewards=np.asarray(z["rewards"]), terminated=bool(z["terminated"]),
+        truncated=bool(z["truncated"]), text_events=events,
+        seed=None if seed < 0 else seed, env=str(z["env"]), extras=extras,
+    )
+
+
+class EpisodeStore:
+    """A directory of episodes sharing one ``DatasetMeta``.
+
+    Use ``EpisodeStore.create`` to start or append to a store (it refuses a directory that
+    is a different store or holds foreign files) and ``EpisodeStore.open`` to read one.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], meta: DatasetMeta) -> None:
+        self.root = Path(root)
+        self.meta = meta
+        self._writer_id: str | None = None
+        self._next_index = 0
+
+    # -- opening ---------------------------------------------------------------------------
+    @classmethod
+    def open(cls, root: str | os.PathLike[str]) -> EpisodeStore:
+        """Open an existing store for reading (and appending)."""
+        root = Path(root)
+        meta_path = root / META_FILE
+        if not root.is_dir():
+            raise StoreError(f"no store at {root}: the directory does not exist")
+        if not meta_path.is_file():
+            raise StoreError(f"{root} is not a {FORMAT} store: it has no {META_FILE}")
+        try:
+            meta = DatasetMeta.from_json(json.loads(meta_path.read_text()))
+        except (json.JSONDecodeError, TypeError, KeyError) as exc:
+            raise StoreError(f"{meta_path} is corrupted ({exc}); restore it or record anew") from exc
+        return cls(root, meta)
+
+    @classmethod
+    def create(cls, root: str | os.PathLike[str], meta: DatasetMeta) -> EpisodeStore:
+        """Create a store, or open an existing one with the same settings to append to it.
+
+        Raises:
+            StoreError: the directory holds files that are not a tv2tv store, or a store whose
+                settings differ from ``meta`` (each differing field is named).
+        """
+        root = Path(root)
+        if (root / META_FILE).is_file():
+            store = cls.open(root)
+            diffs = store.meta.mismatches(meta)
+            if diffs:
+                raise StoreError(
+                    f"{root} is a store recorded with other settings, so this recording "
+                    f"cannot be appended to it: {'; '.join(diffs)}. Use another --out directory."
+                )
+            return store
+        if root.exists():
+            if not root.is_dir():
+                raise StoreError(f"{root} exists and is not a directory")
+            foreign = sorted(p.name for p in root.iterdir())
+            if foreign:
+                raise StoreError(
+                    f"{root} is not empty and is not a tv2tv store (it holds {foreign[:5]}); "
+                    f"choose an empty or new directory"
+                )
+        (root / EPISODE_DIR).mkdir(parents=True, exist_ok=True)
+        atomic_write(root / META_FILE, lambda f: f.write(
+            json.dumps(meta.to_json(), indent=2, sort_keys=True).encode()))
+        return cls(root, meta)
+
+    # -- reading ---------------------------------------------------------------------------
+    def episode_paths(self) -> list[Path]:
+        """Finished episode files, sorted by name (temp files of crashed writers excluded)."""
+        d = self.root / EPISODE_DIR
+        if not d.is_dir():
+            return []
+        return sorted(p for p in d.glob("*.npz") if not p.name.startswith(_TMP_PREFIX))
+
+    def __len__(self) -> int:
+        return len(self.episode_paths())
+
+    def load(self, index_or_path: int | Path) -> Episode:
+        """Load one episode by index (into ``episode_paths()``) or by path."""
+        paths = self.episode_paths()
+        if isinstance(index_or_path, int):
+            if not -len(paths) <= index_or_path < len(paths):
+                raise IndexError(f"episode index {index_or_path} out of range (store has {len(paths)})")
+            path = paths[index_or_path]
+        else:
+            path = Path(index_or_path)
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return arrays_to_episode(z)
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+            if isinstance(exc, StoreError):
+                raise StoreError(f"{path}: {exc}") from exc
+            raise StoreError(
+                f"episode file {path} is corrupted or truncated ({exc}); run "
+                f"`tv2tv data validate {self.root}` and delete the files it lists"
+            ) from exc
+
+    def __iter__(self) -> Iterator[Episode]:
+        for p in self.episode_paths():
+            yield self.load(p)
+
+    # -- writing ---------------------------------------------------------------------------
+    @property
+    def writer_id(self) -> str:
+        if self._writer_id is None:
+            self._writer_id = new_writer_id()
+        return self._writer_id
+
+    def check_episode(self, ep: Episode) -> list[str]:
+        """Problems of ``ep`` against this store's meta (empty when it fits)."""
+        problems = []
+        if ep.frame_shape != tuple(self.meta.frame_shape):
+            problems.append(f"frame shape {ep.frame_shape} != store's {tuple(self.meta.frame_shape)}")
+        if ep.env and ep.env != self.meta.env:
+            problems.append(f"env {ep.env!r} != store's {self.meta.env!r}")
+        return problems
+
+    def write(self, ep: Episode) -> Path:
+        """Append one episode atomically; returns its path."""
+        problems = self.check_episode(ep)
+        if problems:
+            raise StoreError(f"episode does not fit store {self.root}: {'; '.join(problems)}")
+        path = self.root / EPISODE_DIR / f"{self.writer_id}-{self._next_index:06d}.npz"
+        self._next_index += 1
+        arrays = episode_to_arrays(ep)
+        atomic_write(path, lambda f: np.savez_compressed(f, **arrays))
+        return path

@@ -1,0 +1,72 @@
+"""The ``tv2tv`` command line: one entry point, one subcommand per job.
+
+Each subpackage owns its subcommands in its own ``cli.py`` with a ``register(subparsers)``
+function; this module only assembles them, so adding a job never touches another's code.
+Subcommand handlers take the parsed ``argparse.Namespace`` and return an exit code.
+
+Example:
+    $ tv2tv record ALE/Pong-v5 --episodes 4 --policy pong --out data/pong
+    $ tv2tv data info data/pong
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from rich.console import Console
+
+from tv2tv import __version__
+
+# Modules with a ``register(subparsers)`` function, in help order.
+COMMAND_MODULES = (
+    "tv2tv.recorders.cli",     # record, data
+    "tv2tv.world_model.cli",   # train, generate
+    "tv2tv.planners.cli",      # plan, play
+    "tv2tv.benchmarks.cli",    # bench
+    "tv2tv.quickstart",        # quickstart
+)
+
+
+class UserError(Exception):
+    """An error caused by user input; printed without a traceback, exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tv2tv", description="Game world models that think in words, then act in pixels.")
+    parser.add_argument("--version", action="version", version=f"tv2tv {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # that job is not built yet
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    console = Console(stderr=True)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/yellow]")
+        return 130
+    except (UserError, ValueError, TypeError, FileNotFoundError, FileExistsError) as exc:
+        # Library code raises ValueError/TypeError naming the bad value (DESIGN.md, Style):
+        # the message is the whole story for a user, a traceback only hides it.
+        if isinstance(exc, TypeError) and not str(exc):
+            raise
+        console.print(f"[bold red]error:[/bold red] {exc}")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
