@@ -34,6 +34,10 @@ class EnvFamily:
     family: str
     names: Callable[[], list[str]]
     make: Callable[..., gym.Env]
+    # Optional state snapshots for branch benchmarks: ``clone_state(env) -> state`` and
+    # ``restore_state(env, state)``; ``None`` where the game cannot be cloned.
+    clone_state: Callable[[gym.Env], Any] | None = None
+    restore_state: Callable[[gym.Env, Any], None] | None = None
 
 
 _FAMILIES: dict[str, EnvFamily] = {}
@@ -90,6 +94,40 @@ def make_env(name: str, frame_size: int = 64, frameskip: int = 4, seed: int | No
     if not isinstance(frameskip, int) or frameskip < 1:
         raise ValueError(f"frameskip must be an int >= 1, got {frameskip!r}")
     return family_of(name).make(name, frame_size=frame_size, frameskip=frameskip, seed=seed, **kwargs)
+
+
+def _cloning_family(env: gym.Env) -> EnvFamily:
+    # The game name: ``tv2tv_env_name`` on any wrapper (families that do not build with
+    # gym.make set it), else the gymnasium spec id (ALE).
+    name, e = None, env
+    while e is not None and name is None:
+        name = getattr(e, "__dict__", {}).get("tv2tv_env_name")
+        e = getattr(e, "env", None)
+    if name is None and getattr(env, "spec", None) is not None:
+        name = env.spec.id
+    if name is None:
+        raise ValueError(f"cannot tell which game {env} is; build it with tv2tv.envs.make_env")
+    fam = family_of(name)
+    if fam.clone_state is None or fam.restore_state is None:
+        raise ValueError(f"env {name!r} (family {fam.family!r}) does not support state cloning")
+    return fam
+
+
+def clone_state(env: gym.Env) -> Any:
+    """Snapshot ``env`` (built by ``make_env``) so ``restore_state`` replays the same future.
+
+    Raises ``ValueError`` for families without cloning (e.g. MineRL).
+
+    Example:
+        >>> env = make_env("crafter", seed=0); _ = env.reset()          # doctest: +SKIP
+        >>> s = clone_state(env); restore_state(env, s)                 # doctest: +SKIP
+    """
+    return _cloning_family(env).clone_state(env)  # type: ignore[misc]
+
+
+def restore_state(env: gym.Env, state: Any) -> None:
+    """Put ``env`` back to a snapshot from :func:`clone_state`."""
+    _cloning_family(env).restore_state(env, state)  # type: ignore[misc]
 
 
 def get_texter(env: gym.Env) -> Any:

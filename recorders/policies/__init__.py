@@ -11,6 +11,7 @@ Example:
 from __future__ import annotations
 
 import difflib
+import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -31,7 +32,9 @@ def _load_policies() -> None:
     from tv2tv.recorders.policies import atari, basic  # noqa: F401
 
     try:
-        from tv2tv.recorders.policies import crafter  # noqa: F401
+        # import_module, not `from ... import crafter`: a missing submodule must raise
+        # ModuleNotFoundError (with .name set), which `from` turns into a bare ImportError.
+        importlib.import_module("tv2tv.recorders.policies.crafter")
     except ModuleNotFoundError as exc:
         if exc.name != "tv2tv.recorders.policies.crafter":
             raise
