@@ -1,0 +1,201 @@
+"""What the controllability benchmark gives a model and asks back (DESIGN.md, "Controllability").
+
+A :class:`Branch` is one branch point of a real episode: the context the model sees (frames up
+to and including the branch frame, the text events and actions on them) and the K ground-truth
+futures the real game produced for the K scripted alternatives. Each alternative is a
+:class:`Script`: text interventions at steps relative to the branch, and the env actions they
+parse to (what the real game was played with).
+
+A model takes part through the :class:`BranchPredictor` protocol: ``predict(branch, scripts,
+horizon, seed)`` returns the K generated futures, ``uint8 (K, horizon, H, W, C)``. Frame ``i``
+of a future is episode frame ``branch.frame + 1 + i``. A text-conditioned world model should
+condition on ``branch.context_frames`` with ``branch.context_events`` and, for alternative
+``k``, append ``scripts[k].events(branch.frame)``: text events of source ``"intervention"``
+placed at absolute episode frames, the text for step ``s`` on frame ``branch.frame + 1 + s``
+(the first frame that shows its effect, as ``tv2tv.types`` places action text).
+
+Example:
+    >>> predictor = load_predictor("copy-last")
+    >>> futures = predictor.predict(branch, list(branch.scripts), horizon=8, seed=0)  # doctest: +SKIP
+    >>> futures.shape                                                             # doctest: +SKIP
+    (3, 8, 64, 64, 3)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from tv2tv.types import TextEvent
+
+
+@dataclass(frozen=True)
+class Script:
+    """One scripted alternative: text interventions and the env actions they stand for.
+
+    Args:
+        name: the alternative's name in its suite ("up").
+        steps: ``(step, text)`` pairs, step relative to the branch (0 = the first future step),
+            sorted, the first at step 0.
+        actions: ``(horizon, ...)`` env actions, each step's text parsed and held until the
+            next text.
+        probe: the paddle direction a game probe expects ("up"), or ``None``.
+
+    Example:
+        >>> s = Script("up", ((0, "move paddle up"),), np.array([2, 2]), probe="up")
+        >>> s.events(10)
+        (TextEvent(frame=11, text='move paddle up', source='intervention'),)
+    """
+
+    name: str
+    steps: tuple[tuple[int, str], ...]
+    actions: np.ndarray
+    probe: str | None = None
+
+    @property
+    def horizon(self) -> int:
+        return int(len(self.actions))
+
+    def events(self, branch_frame: int) -> tuple[TextEvent, ...]:
+        """The interventions as text events at absolute episode frames."""
+        return tuple(TextEvent(branch_frame + 1 + s, t, "intervention") for s, t in self.steps)
+
+    def text_at(self, step: int) -> str:
+        """The intervention text in force at relative ``step`` (for captions)."""
+        return [t for s, t in self.steps if s <= step][-1]
+
+
+@dataclass(frozen=True)
+class Branch:
+    """One branch point of a real episode with its K ground-truth futures.
+
+    Shapes: ``context_frames`` ``uint8 (Tc, H, W, C)`` (episode frames ``context_start`` ..
+    ``frame``), ``context_actions`` ``(Tc - 1, ...)`` (the actions between them),
+    ``truth`` ``uint8 (K, horizon, H, W, C)`` (episode frames ``frame + 1`` .. ``frame + horizon``
+    under each script). ``context_events`` carry absolute episode frame indices.
+    """
+
+    env: str
+    index: int
+    episode_seed: int
+    frame: int
+    context_start: int
+    context_frames: np.ndarray
+    context_actions: np.ndarray
+    context_events: tuple[TextEvent, ...]
+    scripts: tuple[Script, ...]
+    truth: np.ndarray
+
+    @property
+    def frame_shape(self) -> tuple[int, int, int]:
+        h, w, c = self.context_frames.shape[1:]
+        return int(h), int(w), int(c)
+
+    @property
+    def horizon(self) -> int:
+        return int(self.truth.shape[1])
+
+    @property
+    def last_frame(self) -> np.ndarray:
+        """The branch frame, ``uint8 (H, W, C)``."""
+        return self.context_frames[-1]
+
+
+@runtime_checkable
+class BranchPredictor(Protocol):
+    """A model under test. ``env`` and ``frame_shape`` are what it was trained on (``None``: any).
+
+    ``predict`` returns ``uint8 (K, horizon, H, W, C)``, one future per script, in order.
+    """
+
+    name: str
+    env: str | None
+    frame_shape: tuple[int, int, int] | None
+
+    def predict(self, branch: Branch, scripts: list[Script], horizon: int, seed: int) -> np.ndarray:
+        ...
+
+
+class CopyLast:
+    """Baseline ``copy-last``: every future repeats the branch frame (DESIGN.md, "Baselines").
+
+    Example:
+        >>> CopyLast().name
+        'copy-last'
+    """
+
+    env: str | None = None
+    frame_shape: tuple[int, int, int] | None = None
+
+    def __init__(self, name: str = "copy-last") -> None:
+        self.name = name
+
+    def predict(self, branch: Branch, scripts: list[Script], horizon: int, seed: int) -> np.ndarray:
+        last = branch.last_frame                                    # (H, W, C)
+        return np.broadcast_to(last, (len(scripts), horizon, *last.shape)).copy()
+
+
+BUILTIN_PREDICTORS = {"copy-last": CopyLast}
+
+
+def world_model_predictor(run_dir: Path, name: str) -> BranchPredictor:
+    """TODO(lead): load a trained TV2TV run (``tv2tv train`` output) as a ``BranchPredictor``.
+
+    The adapter should: load the checkpoint and its merged config from ``run_dir``; set
+    ``env`` and ``frame_shape`` from the training data so :func:`check_compatible` can refuse a
+    run of another game or frame size; and in ``predict`` roll the model out from
+    ``branch.context_frames`` / ``branch.context_events``, applying ``scripts[k].events(
+    branch.frame)`` as interventions, ``horizon`` frames per script, seeded by ``seed``.
+    """
+    raise ValueError(
+        f"{run_dir} exists, but loading world-model runs into the controllability benchmark is "
+        f"not wired yet (tv2tv.benchmarks.models.world_model_predictor); use --ckpt copy-last")
+
+
+def load_predictor(run: str, name: str | None = None) -> BranchPredictor:
+    """A predictor from a ``--ckpt``/``--baseline`` value: a built-in name or a run directory.
+
+    Args:
+        run: ``"copy-last"`` or the directory of a training run.
+        name: the name the report uses (defaults to ``run``'s name).
+
+    Raises:
+        ValueError: the run directory does not exist.
+
+    Example:
+        >>> load_predictor("copy-last", "baseline").name
+        'baseline'
+    """
+    if run in BUILTIN_PREDICTORS:
+        return BUILTIN_PREDICTORS[run](name or run)
+    path = Path(run)
+    if not path.is_dir():
+        raise ValueError(f"checkpoint {run!r} is neither a run directory nor a built-in model "
+                         f"({', '.join(BUILTIN_PREDICTORS)})")
+    return world_model_predictor(path, name or path.name)
+
+
+def check_compatible(predictor: BranchPredictor, env: str, frame_shape: tuple[int, int, int]) -> None:
+    """Refuse a model trained on another game or frame size than the branches'.
+
+    Example:
+        >>> check_compatible(CopyLast(), "ALE/Pong-v5", (64, 64, 3))
+    """
+    if predictor.env is not None and predictor.env != env:
+        raise ValueError(f"model {predictor.name!r} was trained on {predictor.env!r}, "
+                         f"but the benchmark runs {env!r}")
+    if predictor.frame_shape is not None and tuple(predictor.frame_shape) != tuple(frame_shape):
+        raise ValueError(f"model {predictor.name!r} was trained on frames {tuple(predictor.frame_shape)}, "
+                         f"but the benchmark's frames are {tuple(frame_shape)}; pass --frame-size "
+                         f"{predictor.frame_shape[0]}")
+
+
+def check_prediction(predictor: BranchPredictor, out: np.ndarray, branch: Branch, k: int, horizon: int) -> None:
+    """Raise a ``ValueError`` naming the model when its output is not ``uint8 (K, horizon, H, W, C)``."""
+    want = (k, horizon, *branch.frame_shape)
+    if not isinstance(out, np.ndarray) or out.dtype != np.uint8 or out.shape != want:
+        raise ValueError(f"model {predictor.name!r} returned {getattr(out, 'dtype', type(out))} "
+                         f"{getattr(out, 'shape', '')}, expected uint8 {want}")

@@ -1,0 +1,173 @@
+"""Controllability reports: ``results.json``, ``report.md``, plots, side-by-side videos, a table.
+
+``results.json`` (schema in the README, "Controllability benchmark") holds the run's settings and,
+under ``models``, one entry per model with ``counterfactual_accuracy``, ``chance``, ``psnr`` and
+``ssim`` by horizon step, ``probe_follow_rate``, ``idm_accuracy``, ``n_branches`` and a
+``per_alternative`` breakdown. JSON has no ``inf``/``nan``: PSNR is capped (see
+``tv2tv.benchmarks.scorers``) and missing values are ``null``.
+
+Example:
+    >>> paths = write_report(results, branches, predictions, "runs/bench")   # doctest: +SKIP
+    >>> print_table(results)                                                 # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from tv2tv.benchmarks.models import Branch
+from tv2tv.recorders.store import atomic_write
+from tv2tv.types import TextEvent
+
+PLOTS = {"psnr.png": ("psnr", "PSNR (dB)"), "ssim.png": ("ssim", "SSIM"),
+         "accuracy.png": ("counterfactual_accuracy_by_step", "counterfactual accuracy")}
+CONTEXT_IN_VIDEO = 4  # context frames shown before the branch in each video
+
+
+def _json_safe(x: Any) -> Any:
+    if isinstance(x, Mapping):
+        return {str(k): _json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_json_safe(v) for v in x]
+    if isinstance(x, (np.floating, float)):
+        return float(x) if math.isfinite(float(x)) else None
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
+
+
+def write_results(results: dict[str, Any], out: Path) -> Path:
+    """``results.json`` (atomic write); non-finite numbers become ``null``."""
+    path = Path(out) / "results.json"
+    text = json.dumps(_json_safe(results), indent=2, allow_nan=False)
+    atomic_write(path, lambda f: f.write(text.encode()))
+    return path
+
+
+def write_plots(results: dict[str, Any], out: Path) -> list[Path]:
+    """One PNG per metric against horizon step, one line per model (chance dashed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for fname, (key, label) in PLOTS.items():
+        fig, ax = plt.subplots(figsize=(5, 3.2), dpi=100)
+        for name, m in results["models"].items():
+            ys = [np.nan if v is None else v for v in m[key]]
+            ax.plot(range(1, len(ys) + 1), ys, marker="o", label=name)
+        if key == "counterfactual_accuracy_by_step":
+            chance = next(iter(results["models"].values()))["chance"]
+            ax.axhline(chance, color="grey", linestyle="--", label="chance")
+            ax.set_ylim(0, 1.05)
+        ax.set_xlabel("horizon step")
+        ax.set_ylabel(label)
+        ax.set_title(f"{results['env']}: {label}")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        path = Path(out) / fname
+        fig.savefig(path)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def write_videos(branches: Sequence[Branch], predictions: Mapping[str, Sequence[np.ndarray]], out: Path,
+                 n_branches: int = 2, fps: float = 8) -> list[Path]:
+    """Per shown branch and alternative: real future beside every model's, intervention text below.
+
+    Each clip shows the last ``CONTEXT_IN_VIDEO`` context frames, then the futures.
+    """
+    from tv2tv.recorders.video import side_by_side, write_video
+
+    paths = []
+    for i, branch in enumerate(branches[:n_branches]):
+        ctx = branch.context_frames[-CONTEXT_IN_VIDEO:]
+        for k, script in enumerate(branch.scripts):
+            clips = [np.concatenate([ctx, branch.truth[k]])]
+            clips += [np.concatenate([ctx, preds[i][k]]) for preds in predictions.values()]
+            video = side_by_side(clips, ["real game", *predictions])
+            events = [TextEvent(len(ctx) + s, t, "intervention") for s, t in script.steps]
+            name = f"branch{branch.index:03d}_{_slug(script.name)}.mp4"
+            paths.append(write_video(Path(out) / "videos" / name, video, events, fps=fps, scale=3))
+    return paths
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in name)
+
+
+def _fmt(v: Any, digits: int = 3) -> str:
+    return "-" if v is None else f"{v:.{digits}f}"
+
+
+def summary_rows(results: dict[str, Any]) -> list[list[str]]:
+    """One row per model: name, counterfactual acc, chance, mean PSNR/SSIM, probe, IDM."""
+    rows = []
+    for name, m in results["models"].items():
+        rows.append([name, _fmt(m["counterfactual_accuracy"]), _fmt(m["chance"]),
+                     _fmt(float(np.mean(m["psnr"])), 2), _fmt(float(np.mean(m["ssim"]))),
+                     _fmt(m["probe_follow_rate"]), _fmt(m["idm_accuracy"])])
+    return rows
+
+
+SUMMARY_HEADER = ["model", "cf. accuracy", "chance", "PSNR (dB)", "SSIM", "probe follow", "IDM acc."]
+
+
+def write_markdown(results: dict[str, Any], out: Path, videos: Sequence[Path] = ()) -> Path:
+    """``report.md``: settings, summary table, per-alternative table, figures, video list."""
+    ref = results["reference"]
+    lines = [f"# Controllability: {results['env']}", "",
+             f"Suite `{results['suite']}`, {results['n_branches']} branch points, horizon "
+             f"{results['horizon']} steps, {results['context_frames']} context frames, seed {results['seed']}. "
+             f"Real game for reference: probe follow rate {_fmt(ref['probe_follow_rate'])}, IDM accuracy "
+             f"{_fmt(ref['idm_accuracy'])} (IDM on real held-out frames: {_fmt(results['idm_heldout_accuracy'])}).",
+             "", _md_table(SUMMARY_HEADER, summary_rows(results)), "", "## By alternative", ""]
+    alt_rows = [[name, alt, _fmt(a["counterfactual_accuracy"]), _fmt(a["psnr_mean"], 2),
+                 _fmt(a["ssim_mean"]), _fmt(a["probe_follow_rate"])]
+                for name, m in results["models"].items() for alt, a in m["per_alternative"].items()]
+    lines += [_md_table(["model", "alternative", "cf. accuracy", "PSNR (dB)", "SSIM", "probe follow"], alt_rows), ""]
+    lines += ["## Against the horizon", ""] + [f"![{key}]({fname})" for fname, (key, _) in PLOTS.items()]
+    if videos:
+        lines += ["", "## Videos (real game left, then each model)", ""]
+        lines += [f"- [{p.name}](videos/{p.name})" for p in videos]
+    path = Path(out) / "report.md"
+    text = "\n".join(lines) + "\n"
+    atomic_write(path, lambda f: f.write(text.encode()))
+    return path
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(out + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def print_table(results: dict[str, Any], console: Console | None = None) -> None:
+    """The summary as a rich table."""
+    table = Table(title=f"controllability: {results['env']} ({results['n_branches']} branches, "
+                        f"horizon {results['horizon']})")
+    for h in SUMMARY_HEADER:
+        table.add_column(h, justify="left" if h == "model" else "right")
+    for row in summary_rows(results):
+        table.add_row(*row)
+    (console or Console()).print(table)
+
+
+def write_report(results: dict[str, Any], branches: Sequence[Branch],
+                 predictions: Mapping[str, Sequence[np.ndarray]], out: str | Path,
+                 n_videos: int = 2) -> dict[str, list[Path]]:
+    """Every artefact into ``out``: results.json, plots, videos, report.md."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    videos = write_videos(branches, predictions, out, n_videos) if n_videos > 0 else []
+    return {"results": [write_results(results, out)], "plots": write_plots(results, out),
+            "videos": videos, "report": [write_markdown(results, out, videos)]}
