@@ -10,6 +10,12 @@ so a crash loses at most the episode in progress and never leaves a half file. W
 unique per process (host, pid, time, random), so many processes or machines can append to one
 store without coordination. Files are read with ``allow_pickle=False`` only.
 
+Temporary files are named ``.tmp-<host>-<pid>-<random>``: a reader ignores them, and a temp file
+whose writer is gone (a dead pid on this host, or older than ``STALE_TEMP_AGE_S``) is *stale*.
+``EpisodeStore.create`` (the append path) and ``tv2tv data validate --fix`` remove stale ones.
+Episodes are written as ``.npz`` with deflate level ``COMPRESS_LEVEL`` (1: 64x64 Pong frames
+shrink ~75x, at less cost than numpy's fixed level 6).
+
 Example:
     >>> store = EpisodeStore.create("data/pong", meta)          # doctest: +SKIP
     >>> store.write(episode)                                     # doctest: +SKIP
@@ -40,6 +46,8 @@ FORMAT_VERSION = 1
 META_FILE = "dataset.json"
 EPISODE_DIR = "episodes"
 _TMP_PREFIX = ".tmp-"
+COMPRESS_LEVEL = 1
+STALE_TEMP_AGE_S = 3600.0
 _EPISODE_KEYS = ("frames", "actions", "rewards", "terminated", "truncated", "seed", "env",
                  "text_frames", "text_strings", "text_sources")
 
@@ -58,7 +66,9 @@ class DatasetMeta:
         action_space: a JSON description of the action space (``describe_space``).
         texter: texter name; ``texter_version`` its version, so text can be regenerated.
         frameskip: emulator frames per step; ``fps`` the playback rate of stored frames.
-        extra: free-form settings (policy, importer, ...) that must also match on append.
+        extra: free-form settings that must also match on append (env options such as
+            ``text_every``, importer settings). Per-run choices that may differ between appends,
+            such as the collection policy, belong in ``Episode.extras`` instead.
     """
 
     env: str
@@ -115,10 +125,50 @@ def describe_space(space: Any) -> dict[str, Any]:
     raise TypeError(f"cannot describe action space of type {kind}")
 
 
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp creates files readable by their owner only; stores are often shared, so finished files
+# get the usual permissions (0o666 minus the umask read once here, since reading it is racy).
+_FILE_MODE = 0o666 & ~_read_umask()
+
+
+def _host() -> str:
+    return "".join(c for c in socket.gethostname() if c.isalnum())[:16] or "host"
+
+
 def new_writer_id() -> str:
     """A writer id unique across processes and machines (host, pid, time, randomness)."""
-    host = "".join(c for c in socket.gethostname() if c.isalnum())[:16] or "host"
-    return f"{host}{os.getpid()}x{int(time.time())}x{secrets.token_hex(3)}"
+    return f"{_host()}{os.getpid()}x{int(time.time())}x{secrets.token_hex(3)}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def is_stale_temp(path: Path, max_age_s: float = STALE_TEMP_AGE_S) -> bool:
+    """Whether temp file ``path`` was left by a writer that is gone.
+
+    Stale: its pid (from the name) is dead on this host, or it is older than ``max_age_s``
+    (other hosts, or names this version did not write).
+    """
+    parts = path.name[len(_TMP_PREFIX):].split("-")
+    try:
+        age = time.time() - path.stat().st_mtime
+    except FileNotFoundError:  # its writer renamed it meanwhile
+        return False
+    if len(parts) >= 3 and parts[0] == _host() and parts[1].isdigit():
+        return not _pid_alive(int(parts[1])) or age > max_age_s
+    return age > max_age_s
 
 
 def atomic_write(path: Path, write: Any) -> None:
@@ -128,11 +178,12 @@ def atomic_write(path: Path, write: Any) -> None:
     target is untouched. A full disk raises ``StoreError`` saying so.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f"{_TMP_PREFIX}{_host()}-{os.getpid()}-", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
+            os.fchmod(f.fileno(), _FILE_MODE)
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException as exc:
@@ -167,7 +218,22 @@ def episode_to_arrays(ep: Episode) -> dict[str, np.ndarray]:
     }
     for k, v in ep.extras.items():
         arrays[f"extra_{k}"] = np.asarray(v)
+        if arrays[f"extra_{k}"].dtype == object:
+            raise TypeError(f"Episode.extras[{k!r}] must be numbers, bools or strings (stored "
+                            f"without pickle), got {type(v).__name__} {v!r:.60}")
     return arrays
+
+
+def write_npz(f: Any, arrays: dict[str, np.ndarray], level: int = COMPRESS_LEVEL) -> None:
+    """``np.savez_compressed`` with a chosen deflate level (numpy's own is fixed at 6).
+
+    The result is an ordinary ``.npz``: ``np.load`` reads it.
+    """
+    with zipfile.ZipFile(f, mode="w", compression=zipfile.ZIP_DEFLATED, compresslevel=level,
+                         allowZip64=True) as zf:
+        for key, value in arrays.items():
+            with zf.open(f"{key}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
 
 
 def arrays_to_episode(z: Any) -> Episode:
@@ -187,6 +253,27 @@ def arrays_to_episode(z: Any) -> Episode:
         truncated=bool(z["truncated"]), text_events=events,
         seed=None if seed < 0 else seed, env=str(z["env"]), extras=extras,
     )
+
+
+def _mismatch_message(root: Path, diffs: list[str]) -> str:
+    return (f"{root} is a store recorded with other settings, so this recording cannot be "
+            f"appended to it: {'; '.join(diffs)}. Use another --out directory.")
+
+
+def _check_empty(root: Path) -> None:
+    """Raise unless ``root`` is absent or empty (so a new store may be created there)."""
+    if not root.exists():
+        return
+    if not root.is_dir():
+        raise StoreError(f"{root} exists and is not a directory")
+    # An empty episodes/ and temp files are what a crash inside ``create`` leaves.
+    foreign = sorted(
+        p.name for p in root.iterdir()
+        if not p.name.startswith(_TMP_PREFIX)
+        and not (p.name == EPISODE_DIR and p.is_dir() and not any(p.iterdir())))
+    if foreign:
+        raise StoreError(f"{root} is not empty and is not a tv2tv store (it holds {foreign[:5]}); "
+                         f"choose an empty or new directory")
 
 
 class EpisodeStore:
@@ -222,6 +309,8 @@ class EpisodeStore:
     def create(cls, root: str | os.PathLike[str], meta: DatasetMeta) -> EpisodeStore:
         """Create a store, or open an existing one with the same settings to append to it.
 
+        Appending removes stale temp files left by crashed writers.
+
         Raises:
             StoreError: the directory holds files that are not a tv2tv store, or a store whose
                 settings differ from ``meta`` (each differing field is named).
@@ -231,24 +320,36 @@ class EpisodeStore:
             store = cls.open(root)
             diffs = store.meta.mismatches(meta)
             if diffs:
-                raise StoreError(
-                    f"{root} is a store recorded with other settings, so this recording "
-                    f"cannot be appended to it: {'; '.join(diffs)}. Use another --out directory."
-                )
+                raise StoreError(_mismatch_message(root, diffs))
+            store.remove_stale_temp_files()
             return store
-        if root.exists():
-            if not root.is_dir():
-                raise StoreError(f"{root} exists and is not a directory")
-            foreign = sorted(p.name for p in root.iterdir())
-            if foreign:
-                raise StoreError(
-                    f"{root} is not empty and is not a tv2tv store (it holds {foreign[:5]}); "
-                    f"choose an empty or new directory"
-                )
+        _check_empty(root)
         (root / EPISODE_DIR).mkdir(parents=True, exist_ok=True)
         atomic_write(root / META_FILE, lambda f: f.write(
             json.dumps(meta.to_json(), indent=2, sort_keys=True).encode()))
         return cls(root, meta)
+
+    @classmethod
+    def check_target(cls, root: str | os.PathLike[str], **expected: Any) -> None:
+        """Fail early, before building anything, if ``create(root, meta)`` would fail.
+
+        Only the ``DatasetMeta`` fields given are compared (e.g. ``env``, ``frame_shape``,
+        ``frameskip``), since the rest may only be known once an env is built.
+
+        Example:
+            >>> EpisodeStore.check_target("data/pong", env="ALE/Pong-v5", frame_shape=(64, 64, 3))
+            ... # doctest: +SKIP
+        """
+        root = Path(root)
+        if not (root / META_FILE).is_file():
+            _check_empty(root)
+            return
+        have = cls.open(root).meta.to_json()
+        want = {k: list(v) if isinstance(v, tuple) else v for k, v in expected.items()}
+        diffs = [f"{k}: store has {have.get(k)!r}, new recording has {v!r}"
+                 for k, v in want.items() if have.get(k) != v]
+        if diffs:
+            raise StoreError(_mismatch_message(root, diffs))
 
     # -- reading ---------------------------------------------------------------------------
     def episode_paths(self) -> list[Path]:
@@ -260,6 +361,20 @@ class EpisodeStore:
 
     def __len__(self) -> int:
         return len(self.episode_paths())
+
+    def temp_files(self) -> list[Path]:
+        """Temp files in the store (writes in progress, or left by crashed writers)."""
+        dirs = [self.root, self.root / EPISODE_DIR]
+        return sorted(p for d in dirs if d.is_dir() for p in d.glob(f"{_TMP_PREFIX}*"))
+
+    def remove_stale_temp_files(self, max_age_s: float = STALE_TEMP_AGE_S) -> list[Path]:
+        """Delete temp files whose writer is gone (see ``is_stale_temp``); returns them."""
+        removed = []
+        for p in self.temp_files():
+            if is_stale_temp(p, max_age_s):
+                p.unlink(missing_ok=True)
+                removed.append(p)
+        return removed
 
     def load(self, index_or_path: int | Path) -> Episode:
         """Load one episode by index (into ``episode_paths()``) or by path."""
@@ -309,5 +424,5 @@ class EpisodeStore:
         path = self.root / EPISODE_DIR / f"{self.writer_id}-{self._next_index:06d}.npz"
         self._next_index += 1
         arrays = episode_to_arrays(ep)
-        atomic_write(path, lambda f: np.savez_compressed(f, **arrays))
+        atomic_write(path, lambda f: write_npz(f, arrays))
         return path
