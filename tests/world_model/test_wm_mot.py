@@ -1,0 +1,156 @@
+"""The MoT network: shapes, modality routing, and KV-cached == full-sequence evaluation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tv2tv.world_model.config import ModelConfig
+from tv2tv.world_model.mot import MoT
+from tv2tv.world_model.sampling import sample_chunk
+from tv2tv.world_model.sequence import SequenceBatch, build_attention_mask, build_sequence, collate_sequences
+
+TPF, FPC, P = 2, 2, 6
+
+
+def _net(mot: bool = True, std: float = 0.1, seed: int = 0) -> MoT:
+    torch.manual_seed(seed)
+    net = MoT(ModelConfig(dim=32, depth=2, heads=2, vocab_size=260, token_dim=P, tokens_per_frame=TPF,
+                          frames_per_chunk=FPC, mot=mot))
+    for p in net.parameters():      # leave the zero-initialised gates: test a generic network
+        torch.nn.init.normal_(p, std=std)
+    return net
+
+
+def _batch(texts: list[list[int]], b: int = 2, last_clean: bool = False) -> SequenceBatch:
+    g = torch.Generator().manual_seed(1)
+    seqs = [build_sequence(texts, torch.randn(len(texts), TPF * FPC, P, generator=g), TPF,
+                           with_last_clean=last_clean) for _ in range(b)]
+    return collate_sequences(seqs)
+
+
+def _inputs(batch: SequenceBatch, seed: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    t_chunk = torch.rand(batch.tokens.shape[0], batch.num_chunks(), generator=g)
+    flow_t = torch.gather(t_chunk, 1, batch.chunk_id.clamp_min(0)) * batch.is_noisy
+    video = torch.where(batch.is_noisy[..., None], torch.randn(batch.video.shape, generator=g), batch.video)
+    return video, flow_t
+
+
+def _full(net: MoT, batch: SequenceBatch, video: torch.Tensor, flow_t: torch.Tensor):
+    mask = build_attention_mask(batch.modality, batch.chunk_id, batch.is_noisy, batch.valid)
+    return net(batch.tokens, video, batch.modality, batch.position, batch.frame_index, batch.patch_index,
+               flow_t, mask)
+
+
+def _segments(batch: SequenceBatch) -> list[slice]:
+    """Runs of one modality / chunk copy (same layout in every row of the batch)."""
+    key = torch.stack([batch.modality[0], batch.is_noisy[0].long(), batch.chunk_id[0]], 1).tolist()
+    out, start = [], 0
+    for i in range(1, len(key) + 1):
+        if i == len(key) or key[i] != key[start]:
+            out.append(slice(start, i))
+            start = i
+    return out
+
+
+@pytest.mark.parametrize("mot", [True, False])
+def test_forward_shapes(mot: bool) -> None:
+    batch = _batch([[1, 2], [3]])
+    out = _full(_net(mot), batch, *_inputs(batch))
+    assert out.logits.shape == (*batch.tokens.shape, 260) and out.velocity.shape == (*batch.tokens.shape, P)
+    is_video = batch.modality == 1
+    assert (out.logits[is_video] == 0).all() and (out.velocity[~is_video] == 0).all()
+    assert torch.isfinite(out.logits).all() and torch.isfinite(out.velocity).all()
+
+
+@pytest.mark.parametrize("mot", [True, False])
+def test_kv_cache_equals_full_sequence(mot: bool) -> None:
+    """Appending text and clean chunks to a cache and evaluating noisy chunks against it
+    (without appending) gives the full-sequence logits and velocities (fp32, 1e-5)."""
+    net = _net(mot).eval()
+    batch = _batch([[104, 105], [], [1, 2, 3], [7]], last_clean=True)
+    video, flow_t = _inputs(batch)
+    full = _full(net, batch, video, flow_t)
+    cache = net.new_cache(batch.tokens.shape[0])
+    appended = 0
+    with torch.no_grad():
+        for sl in _segments(batch):
+            noisy = bool(batch.is_noisy[0, sl.start])
+            out = net.extend(cache, batch.tokens[:, sl], video[:, sl], batch.modality[:, sl], batch.position[:, sl],
+                             batch.frame_index[:, sl], batch.patch_index[:, sl], flow_t[:, sl], append=not noisy)
+            torch.testing.assert_close(out.logits, full.logits[:, sl], atol=1e-5, rtol=0)
+            torch.testing.assert_close(out.velocity, full.velocity[:, sl], atol=1e-5, rtol=0)
+            appended += 0 if noisy else sl.stop - sl.start
+            assert cache.length == appended
+    assert full.velocity.abs().max() > 0.1 and full.logits.abs().max() > 0.1   # not a trivial comparison
+
+
+def test_kv_cache_hides_invalid_keys() -> None:
+    """A padded (invalid) segment in the cache changes nothing for later tokens."""
+    net = _net().eval()
+    batch = _batch([[5, 6]], b=1, last_clean=True)
+    video, flow_t = _inputs(batch)
+    args = (batch.tokens, video, batch.modality, batch.position, batch.frame_index, batch.patch_index, flow_t)
+    plain = net.extend(net.new_cache(1), *args, append=True, chunk_id=batch.chunk_id)
+    cache = net.new_cache(1)
+    junk = torch.tensor([[9, 9, 9]])
+    net.extend(cache, junk, torch.zeros(1, 3, P), torch.zeros_like(junk), junk, torch.zeros_like(junk),
+               torch.zeros_like(junk), torch.zeros(1, 3), append=True, valid=torch.zeros(1, 3, dtype=torch.bool))
+    padded = net.extend(cache, *args, append=True, chunk_id=batch.chunk_id)
+    torch.testing.assert_close(padded.logits, plain.logits, atol=1e-5, rtol=0)
+    torch.testing.assert_close(padded.velocity, plain.velocity, atol=1e-5, rtol=0)
+
+
+def _tower_grads(net: MoT, loss: torch.Tensor) -> dict[str, torch.Tensor]:
+    net.zero_grad()
+    loss.backward()
+    return {n: (p.grad if p.grad is not None else torch.zeros_like(p)) for n, p in net.named_parameters()}
+
+
+def test_routing_separates_the_towers() -> None:
+    """Text-only loss: zero gradient for video-only weights; flow-only loss: zero for text-only weights.
+
+    Text tokens read video tokens through attention (keys/values), so the weights that can only
+    act on the other modality are: its head and final norm, and, in the last layer, its query,
+    output projection, feed-forward and norms (nothing of the other modality reads them).
+    """
+    net = _net()
+    batch = _batch([[1, 2], [3, 4]], last_clean=True)
+    video, flow_t = _inputs(batch)
+    last = f"blocks.{len(net.blocks) - 1}.towers."
+    only = {0: ["text_head", "text_norm", last + "0.out", last + "0.ffn", last + "0.norm2"],
+            1: ["video_head", "video_final_ada", last + "1.out", last + "1.ffn"]}
+    text_loss = _full(net, batch, video, flow_t).logits[batch.modality == 0].square().mean()
+    flow_loss = _full(net, batch, video, flow_t).velocity[batch.is_noisy].square().mean()
+    for loss, own, other in ((text_loss, 0, 1), (flow_loss, 1, 0)):
+        grads = _tower_grads(net, loss)
+        for name, g in grads.items():
+            if any(name.startswith(p) for p in only[other]):
+                assert g.abs().max() == 0, f"{name} got a gradient from the other modality's loss"
+            if any(name.startswith(p) for p in only[own]):
+                assert g.abs().max() > 0, f"{name} got no gradient from its own loss"
+    # A text-only sequence gives no gradient at all to any video-tower weight.
+    text_only = _net()
+    toks = torch.tensor([[256, 1, 2, 3]])
+    z = torch.zeros_like(toks)
+    mask = build_attention_mask(z, z - 1, z.bool())
+    out = text_only(toks, torch.zeros(1, 4, P), z, torch.arange(4)[None], z, z, z.float(), mask)
+    grads = _tower_grads(text_only, out.logits.square().mean())
+    video_tower = [n for n in grads if ".towers.1." in n or n.startswith(("video_", "patch_emb", "frame_emb"))]
+    assert video_tower and all(grads[n].abs().max() == 0 for n in video_tower)
+
+
+def test_sample_chunk_integrates_the_model_velocity() -> None:
+    net = _net().eval()
+    batch = _batch([[1], [2], [3]])
+    noise = torch.randn(2, TPF * FPC, P, generator=torch.Generator().manual_seed(3))
+    x0 = sample_chunk(net, batch, chunk=2, steps=1, noise=noise)
+    # one Euler step from t = 1: x0 = x1 - v(x1, 1)
+    sel = (batch.chunk_id == 2) & batch.is_noisy
+    video, flow_t = batch.video.clone(), torch.zeros(batch.tokens.shape)
+    video[sel], flow_t[sel] = noise.reshape(-1, P), 1.0
+    v = _full(net, batch, video, flow_t).velocity[sel].reshape(2, -1, P)
+    torch.testing.assert_close(x0, noise - v)
+    with pytest.raises(ValueError, match="no noisy copy"):
+        sample_chunk(net, batch, chunk=5)

@@ -1,0 +1,187 @@
+"""Configs of the world model, its sequences, data, optimizer and training run.
+
+``TrainConfig`` nests one dataclass per component; presets live in ``configs/*.yaml`` and are
+merged with ``tv2tv.config.build_config``. Fields of ``ModelConfig`` marked "from data" are
+filled in by ``resolve_config`` from the episode store, so an exported ``config.json`` holds
+everything needed to rebuild the network.
+
+Example:
+    >>> from tv2tv.config import build_config
+    >>> cfg = build_config(TrainConfig, "tiny", ["model.depth=2"])
+    >>> cfg.model.depth
+    2
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Variant = Literal["text", "no-text", "action-id"]
+VARIANTS: tuple[str, ...] = ("text", "no-text", "action-id")
+
+
+@dataclass
+class ModelConfig:
+    """The MoT network (``mot.MoT``).
+
+    Args:
+        dim: model width D. depth: number of layers. heads: attention heads (dim % heads == 0).
+        ffn_mult: SwiGLU hidden width as a multiple of ``dim`` (before the 2/3 correction).
+        mot: separate text and video towers (True, TV2TV) or one shared dense tower (False).
+        rope_theta: rotary base. norm_eps: RMSNorm epsilon.
+        vocab_size, token_dim, tokens_per_frame, frames_per_chunk: from data (0 = unresolved).
+    """
+
+    dim: int = 128
+    depth: int = 4
+    heads: int = 4
+    ffn_mult: float = 4.0
+    mot: bool = True
+    rope_theta: float = 10000.0
+    norm_eps: float = 1e-6
+    vocab_size: int = 0
+    token_dim: int = 0
+    tokens_per_frame: int = 0
+    frames_per_chunk: int = 0
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming a bad or unresolved field."""
+        for name in ("dim", "depth", "heads", "vocab_size", "token_dim", "tokens_per_frame",
+                     "frames_per_chunk"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"model.{name} must be >= 1, got {getattr(self, name)} "
+                                 f"(data-derived fields are set by resolve_config)")
+        if self.dim % self.heads or (self.dim // self.heads) % 2:
+            raise ValueError(f"model.dim ({self.dim}) / model.heads ({self.heads}) must be an even integer")
+
+
+@dataclass
+class SequenceConfig:
+    """How an episode window becomes one interleaved sequence (``sequence.py``).
+
+    Args:
+        frames_per_chunk: consecutive frames per video chunk.
+        window_frames: frames per training window (a multiple of ``frames_per_chunk``).
+        patch: square patch size in pixels (the ``PatchCodec``).
+        text_separator: joins the texts placed before one chunk.
+        max_text_bytes: longest text segment before one chunk; longer ones are cut (with a warning).
+        context_chunks: leading chunks of each window that carry no flow loss (pure context).
+        p_uncond: probability of dropping all text of a window (trains the CFG branch).
+        p_noisy_context: probability that a clean chunk copy is slightly noised (exposure bias).
+        noisy_context_max_t: the largest flow time used for such a noised context chunk.
+    """
+
+    frames_per_chunk: int = 2
+    window_frames: int = 8
+    patch: int = 8
+    text_separator: str = "; "
+    max_text_bytes: int = 96
+    context_chunks: int = 1
+    p_uncond: float = 0.1
+    p_noisy_context: float = 0.0
+    noisy_context_max_t: float = 0.1
+
+    def validate(self) -> None:
+        if self.frames_per_chunk < 1:
+            raise ValueError(f"sequence.frames_per_chunk must be >= 1, got {self.frames_per_chunk}")
+        if self.window_frames < self.frames_per_chunk or self.window_frames % self.frames_per_chunk:
+            raise ValueError(f"sequence.window_frames ({self.window_frames}) must be a positive multiple "
+                             f"of sequence.frames_per_chunk ({self.frames_per_chunk})")
+        if self.patch < 1:
+            raise ValueError(f"sequence.patch must be >= 1, got {self.patch}")
+        if not 0 <= self.context_chunks < self.window_frames // self.frames_per_chunk:
+            raise ValueError(f"sequence.context_chunks must be in [0, chunks per window), got "
+                             f"{self.context_chunks}")
+        for name in ("p_uncond", "p_noisy_context", "noisy_context_max_t"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"sequence.{name} must be in [0, 1], got {getattr(self, name)}")
+
+    @property
+    def chunks_per_window(self) -> int:
+        return self.window_frames // self.frames_per_chunk
+
+
+@dataclass
+class FlowConfig:
+    """Flow matching (``flow.py``): time sampling, loss weight and the sampler for validation."""
+
+    time_mu: float = 0.0
+    time_sigma: float = 1.4
+    loss_weight: float = 1.0
+    sample_steps: int = 8
+    sample_method: Literal["euler", "heun", "midpoint"] = "euler"
+
+
+@dataclass
+class DataConfig:
+    """The episode data module (``data.py``).
+
+    Args:
+        path: the episode store directory.
+        batch_size: windows per batch and device.
+        num_workers: DataLoader worker processes.
+        val_fraction: share of episodes held out for validation (split by episode, seeded).
+        val_windows_per_episode: fixed validation windows taken from each held-out episode.
+    """
+
+    path: str = ""
+    batch_size: int = 8
+    num_workers: int = 0
+    val_fraction: float = 0.1
+    val_windows_per_episode: int = 2
+
+
+@dataclass
+class OptimConfig:
+    """AdamW with linear warmup and cosine decay to ``min_lr_ratio * lr`` at ``schedule_steps``
+    (``None``: the run's ``max_steps``; set it to stop a run early on the same schedule)."""
+
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.95)
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.1
+    grad_clip: float = 1.0
+    schedule_steps: int | None = None
+
+
+@dataclass
+class TrainConfig:
+    """One training run: the variant, every component config and the loop settings.
+
+    Args:
+        variant: ``text`` (TV2TV), ``no-text`` (video only) or ``action-id`` (action tokens).
+        seed: seeds the split, the windows, the flow noise and the initial weights.
+        max_steps: optimizer steps (also the cosine horizon). max_minutes: wall-clock limit.
+        precision: Lightning precision; ``auto`` is bf16-mixed where the device supports it.
+        val_every_steps, ckpt_every_steps, log_every_steps: in optimizer steps.
+        val_batches: validation batches per check. sample_val: compute ``val/psnr`` by sampling.
+    """
+
+    variant: Variant = "text"
+    seed: int = 0
+    max_steps: int = 2000
+    max_minutes: float | None = None
+    precision: str = "auto"
+    val_every_steps: int = 200
+    ckpt_every_steps: int = 500
+    log_every_steps: int = 10
+    val_batches: int = 4
+    sample_val: bool = True
+    model: ModelConfig = field(default_factory=ModelConfig)
+    sequence: SequenceConfig = field(default_factory=SequenceConfig)
+    flow: FlowConfig = field(default_factory=FlowConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+
+    def validate(self) -> None:
+        if self.variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
+        if self.max_steps < 1:
+            raise ValueError(f"max_steps must be >= 1, got {self.max_steps}")
+        if self.data.batch_size < 1:
+            raise ValueError(f"data.batch_size must be >= 1, got {self.data.batch_size}")
+        self.sequence.validate()

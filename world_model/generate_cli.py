@@ -1,0 +1,96 @@
+"""``tv2tv generate``: roll a trained world model out from real context, with interventions.
+
+Writes ``OUT.mp4`` (the generated frames; the model's text under them in amber, the user's in
+red with a red border) and ``OUT.json`` (the transcript: every text segment, its frame and who
+wrote it). With ``--batch B > 1`` element b > 0 goes to ``OUT-b.mp4``; the JSON holds all.
+
+Example:
+    $ tv2tv generate --ckpt runs/pong-tiny --context data/pong:0:16 --frames 64 \\
+          --interventions "8: move paddle up; 24: move paddle down" --seed 1 --out pong.mp4
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from tv2tv.world_model.flow import METHODS
+
+
+def add_sampling_args(p: argparse.ArgumentParser) -> None:
+    """The ``SamplingConfig`` flags (shared by ``generate``, ``play`` and benchmarks)."""
+    p.add_argument("--temperature", type=float, default=1.0, help="text sampling temperature (0: greedy)")
+    p.add_argument("--top-p", type=float, default=0.9, help="nucleus sampling mass")
+    p.add_argument("--max-text-tokens", type=int, default=48, help="bytes the model may write before a chunk")
+    p.add_argument("--ode-steps", type=int, default=8, help="flow ODE steps per chunk")
+    p.add_argument("--method", choices=METHODS, default="euler", help="flow ODE integrator")
+    p.add_argument("--cfg-scale", type=float, default=1.0, help="classifier-free guidance on text (1: off)")
+    p.add_argument("--no-cache", action="store_true", help="re-run the whole sequence each step (reference)")
+
+
+def sampling_from_args(args: argparse.Namespace) -> Any:
+    from tv2tv.world_model.generate import SamplingConfig
+
+    return SamplingConfig(temperature=args.temperature, top_p=args.top_p, max_text_tokens=args.max_text_tokens,
+                          ode_steps=args.ode_steps, method=args.method, cfg_scale=args.cfg_scale,
+                          use_cache=not args.no_cache)
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "generate", help="roll out a world model from real context (with text interventions)",
+        description="Generate frames and text from a trained world model, starting from real context; "
+                    "interventions replace the model's own text at given frames.")
+    p.add_argument("--ckpt", required=True, metavar="RUN", help="run directory (model.safetensors + config.json)")
+    p.add_argument("--context", required=True, metavar="DATA[:EPISODE[:FRAME]]",
+                   help="episode store, episode index and last context frame")
+    p.add_argument("--context-frames", type=int, default=8, help="context frames ending at FRAME")
+    p.add_argument("--frames", type=int, required=True, metavar="N", help="frames to generate")
+    p.add_argument("--interventions", metavar="SCRIPT",
+                   help="'8: move paddle up; 16: move paddle down', or a .yaml/.json/.txt file")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch", type=int, default=1, help="rollouts in parallel (seeded (seed, b))")
+    p.add_argument("--out", required=True, metavar="OUT.mp4", help="video path; the transcript goes to OUT.json")
+    p.add_argument("--fps", type=float, help="video rate (default: the data's fps)")
+    p.add_argument("--scale", type=int, default=4, help="video upscaling")
+    p.add_argument("--device", default="cpu")
+    add_sampling_args(p)
+    p.set_defaults(func=run_generate)
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    from tv2tv.recorders.video import write_video
+    from tv2tv.world_model.generate import Generator, load_context
+    from tv2tv.world_model.interventions import parse_script, save_transcripts
+
+    out = Path(args.out)
+    if out.suffix.lower() == ".json":
+        raise ValueError(f"--out {out} must be a video path (.mp4); the transcript is written next to it")
+    if not Path(args.ckpt).is_dir():
+        raise FileNotFoundError(f"--ckpt {args.ckpt} is not a run directory")
+    events = parse_script(args.interventions) if args.interventions else []
+    gen = Generator.from_run(args.ckpt, sampling_from_args(args), device=args.device)
+    context = load_context(args.context, args.context_frames)
+    assert gen.meta is not None
+    if context.frame_shape != tuple(gen.meta.frame_shape):
+        raise ValueError(f"context frames {context.frame_shape} differ from the model's {gen.meta.frame_shape}")
+    columns = (TextColumn("generating"), BarColumn(), MofNCompleteColumn(), TextColumn("frames"), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("generate", total=args.frames)
+        rollout = gen.generate(context, args.frames, events, seed=args.seed, batch=args.batch,
+                               progress=lambda n: bar.update(task, completed=n))
+    fps = args.fps or gen.meta.fps
+    for b, transcript in enumerate(rollout.transcripts):
+        path = out if b == 0 else out.with_name(f"{out.stem}-{b}{out.suffix}")
+        shown = [e.to_event() for e in transcript if e.frame >= 0]
+        write_video(path, rollout.frames[b], shown, fps=fps, scale=args.scale)
+    info = {"ckpt": str(args.ckpt), "context": args.context, "frames": args.frames, "seed": args.seed,
+            "interventions": [{"frame": e.frame, "text": e.text} for e in events],
+            "sampling": vars(gen.sampling)}
+    save_transcripts(out.with_suffix(".json"), rollout.transcripts, info)
+    Console(stderr=True).print(f"[green]wrote[/green] {out} and {out.with_suffix('.json')}")
+    return 0

@@ -1,0 +1,214 @@
+"""The interleaved sequence: an episode window -> tokens, ids, masks (DESIGN.md, "Sequence").
+
+Legend: B batch, L sequence length, K chunks per window, n tokens per chunk (F frames x N
+tokens per frame), D token dim.
+
+Layout of one window (``text_k`` are the texts whose frame falls in chunk k)::
+
+    BOS, text_0, BOF, ~chunk_0, chunk_0, EOF, text_1, BOF, ~chunk_1, chunk_1, EOF, ...
+
+``~chunk_k`` is the noisy copy (flow loss, own flow time) and ``chunk_k`` the clean copy that
+later tokens attend to; both share position ids, so positions count the clean stream only.
+The noisy copy sits right before its clean twin. The last chunk's clean copy and EOF are
+left out of training sequences (nothing in the window attends to them).
+
+Text loss: every text byte and every BOF is a target, predicted by the previous clean-stream
+token (BOS, a byte or EOF). After EOF the model thus learns "more text" vs "BOF".
+
+Example:
+    >>> import torch
+    >>> seq = build_sequence([[104, 105], []], torch.zeros(2, 4, 3), tokens_per_frame=2)
+    >>> seq.tokens.shape, int(seq.text_target.ne(IGNORE).sum())
+    (torch.Size([18]), 4)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+
+import numpy as np
+import torch
+
+from tv2tv.world_model.tokenizer import BOF, BOS, EOF, NUM_BYTES, PAD
+
+IGNORE = -100
+TEXT, VIDEO = 0, 1
+
+
+@dataclass
+class SequenceBatch:
+    """One sequence (L,) or a padded batch (B, L). Every field is a tensor.
+
+    Fields: ``tokens`` text ids (PAD at video and padding positions); ``modality`` 0 text,
+    1 video; ``chunk_id`` chunk index or -1; ``is_noisy`` noisy chunk copy; ``position``
+    rotary position (clean stream index); ``frame_index``/``patch_index`` a video token's
+    frame within its chunk and patch within its frame; ``text_target`` next-token target or
+    ``IGNORE``; ``flow_loss_mask`` noisy tokens that carry the flow loss; ``video`` clean
+    patch values x0 ``(..., L, D)`` at video positions (both copies), 0 elsewhere; ``valid``
+    False at batch padding.
+    """
+
+    tokens: torch.Tensor
+    modality: torch.Tensor
+    chunk_id: torch.Tensor
+    is_noisy: torch.Tensor
+    position: torch.Tensor
+    frame_index: torch.Tensor
+    patch_index: torch.Tensor
+    text_target: torch.Tensor
+    flow_loss_mask: torch.Tensor
+    video: torch.Tensor
+    valid: torch.Tensor
+
+    @property
+    def length(self) -> int:
+        return int(self.tokens.shape[-1])
+
+    def to(self, device: torch.device | str) -> SequenceBatch:
+        return SequenceBatch(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
+
+    def num_chunks(self) -> int:
+        return int(self.chunk_id.max().item()) + 1
+
+    def chunk_positions(self, chunk: int, noisy: bool) -> torch.Tensor:
+        """Sequence indices ``(n,)`` of one copy of chunk ``chunk`` in an unbatched sequence."""
+        assert self.tokens.dim() == 1, "chunk_positions is for one sequence"
+        sel = (self.chunk_id == chunk) & (self.is_noisy == noisy)
+        return sel.nonzero().squeeze(-1)
+
+
+_PAD_VALUES = {"tokens": PAD, "modality": TEXT, "chunk_id": -1, "is_noisy": False, "position": 0,
+               "frame_index": 0, "patch_index": 0, "text_target": IGNORE, "flow_loss_mask": False,
+               "video": 0.0, "valid": False}
+
+
+class _Builder:
+    """Accumulates segments of the clean/noisy stream."""
+
+    def __init__(self, token_dim: int) -> None:
+        self.cols: dict[str, list[np.ndarray]] = {k: [] for k in _PAD_VALUES if k not in ("text_target", "valid")}
+        self.token_dim = token_dim
+        self.pos = 0
+
+    def text(self, ids: Sequence[int]) -> None:
+        m = len(ids)
+        self._add(tokens=np.asarray(ids, np.int64), modality=np.full(m, TEXT), chunk_id=np.full(m, -1),
+                  is_noisy=np.zeros(m, bool), position=self.pos + np.arange(m), frame_index=np.zeros(m),
+                  patch_index=np.zeros(m), flow_loss_mask=np.zeros(m, bool),
+                  video=np.zeros((m, self.token_dim), np.float32))
+        self.pos += m
+
+    def chunk(self, k: int, x0: np.ndarray, tokens_per_frame: int, noisy: bool, loss: bool) -> None:
+        n = x0.shape[0]
+        idx = np.arange(n)
+        self._add(tokens=np.full(n, PAD), modality=np.full(n, VIDEO), chunk_id=np.full(n, k),
+                  is_noisy=np.full(n, noisy), position=self.pos + idx, frame_index=idx // tokens_per_frame,
+                  patch_index=idx % tokens_per_frame, flow_loss_mask=np.full(n, noisy and loss),
+                  video=x0)
+        if not noisy:  # the clean copy advances the position; the noisy one shares it
+            self.pos += n
+
+    def _add(self, **cols: np.ndarray) -> None:
+        for k, v in cols.items():
+            self.cols[k].append(v)
+
+    def finish(self, text_loss: bool) -> SequenceBatch:
+        c = {k: np.concatenate(v) for k, v in self.cols.items()}
+        c["valid"] = np.ones(len(c["tokens"]), bool)
+        c["text_target"] = _text_targets(c["tokens"], c["modality"], c["is_noisy"], text_loss)
+        dtypes = {"is_noisy": torch.bool, "flow_loss_mask": torch.bool, "valid": torch.bool,
+                  "video": torch.float32}
+        return SequenceBatch(**{k: torch.as_tensor(c[k], dtype=dtypes.get(k, torch.long))
+                                for k in _PAD_VALUES})
+
+
+def _text_targets(tokens: np.ndarray, modality: np.ndarray, is_noisy: np.ndarray,
+                  text_loss: bool) -> np.ndarray:
+    """Next clean-stream token where it is a text byte or BOF and follows a text token."""
+    target = np.full(len(tokens), IGNORE, np.int64)
+    if not text_loss:
+        return target
+    clean = np.flatnonzero(~is_noisy)
+    cur, nxt = clean[:-1], clean[1:]
+    nxt_tok = tokens[nxt]
+    keep = (modality[cur] == TEXT) & (modality[nxt] == TEXT) & ((nxt_tok < NUM_BYTES) | (nxt_tok == BOF))
+    target[cur[keep]] = nxt_tok[keep]
+    return target
+
+
+def build_sequence(chunk_texts: Sequence[Sequence[int]], video: torch.Tensor | np.ndarray,
+                   tokens_per_frame: int, *, text_loss: bool = True, context_chunks: int = 0,
+                   with_noisy: bool = True, with_last_clean: bool = False) -> SequenceBatch:
+    """One window as an interleaved sequence.
+
+    Args:
+        chunk_texts: K lists of token ids, the text placed before each chunk (may be empty).
+        video: clean chunk tokens x0 ``(K, n, D)``, n = frames_per_chunk * tokens_per_frame.
+        tokens_per_frame: N, to split a chunk into frames for the frame embedding.
+        text_loss: give text bytes and BOF a next-token target (False for the baselines).
+        context_chunks: leading chunks whose noisy copies carry no flow loss.
+        with_noisy: include the noisy copies (False gives a clean prompt, e.g. for rollouts).
+        with_last_clean: keep the last chunk's clean copy and its EOF.
+    """
+    x = np.asarray(video, dtype=np.float32)
+    if x.ndim != 3 or x.shape[0] != len(chunk_texts):
+        raise ValueError(f"video must be (K, n, D) with K = {len(chunk_texts)} chunks, got {x.shape}")
+    if x.shape[1] % tokens_per_frame:
+        raise ValueError(f"chunk of {x.shape[1]} tokens is not a whole number of {tokens_per_frame}-token frames")
+    b = _Builder(x.shape[2])
+    b.text([BOS])
+    last = len(chunk_texts) - 1
+    for k, ids in enumerate(chunk_texts):
+        b.text([*ids, BOF])
+        if with_noisy:
+            b.chunk(k, x[k], tokens_per_frame, noisy=True, loss=k >= context_chunks)
+        if k < last or with_last_clean:
+            b.chunk(k, x[k], tokens_per_frame, noisy=False, loss=False)
+            b.text([EOF])
+    return b.finish(text_loss)
+
+
+def collate_sequences(items: Sequence[SequenceBatch]) -> SequenceBatch:
+    """Stack sequences into a batch, right-padding to the longest (``valid`` marks real tokens)."""
+    if not items:
+        raise ValueError("cannot collate an empty list of sequences")
+    length = max(s.length for s in items)
+    out = {}
+    for f in fields(SequenceBatch):
+        rows = []
+        for s in items:
+            v = getattr(s, f.name)
+            pad = length - v.shape[0]
+            if pad:
+                filler = torch.full((pad, *v.shape[1:]), _PAD_VALUES[f.name], dtype=v.dtype)
+                v = torch.cat([v, filler])
+            rows.append(v)
+        out[f.name] = torch.stack(rows)
+    return SequenceBatch(**out)
+
+
+def build_attention_mask(modality: torch.Tensor, chunk_id: torch.Tensor, is_noisy: torch.Tensor,
+                         valid: torch.Tensor | None = None) -> torch.Tensor:
+    """The boolean attention mask ``(..., L, L)`` (True = query row may attend to key column).
+
+    Rules (DESIGN.md, "Attention mask"): text is causal; tokens of one chunk copy see each
+    other in both directions; a noisy chunk sees everything before its clean twin and itself;
+    no other token sees a noisy chunk. Padding keys are hidden from everyone but themselves.
+
+    Args:
+        modality, chunk_id, is_noisy: ``(..., L)`` as in ``SequenceBatch``.
+        valid: ``(..., L)``, False at padding; ``None`` means no padding.
+    """
+    L = modality.shape[-1]
+    idx = torch.arange(L, device=modality.device)
+    causal = idx[:, None] >= idx[None, :]                                       # (L, L)
+    q_chunk, k_chunk = chunk_id[..., :, None], chunk_id[..., None, :]
+    q_noisy, k_noisy = is_noisy[..., :, None], is_noisy[..., None, :]
+    both_video = (modality[..., :, None] == VIDEO) & (modality[..., None, :] == VIDEO)
+    same_copy = both_video & (q_chunk == k_chunk) & (q_noisy == k_noisy)        # (..., L, L)
+    # Keys before the noisy copy are before its clean twin too (the noisy copy comes first).
+    mask = torch.where(k_noisy, same_copy, causal | same_copy)
+    if valid is not None:
+        mask = mask & (valid[..., None, :] | torch.eye(L, dtype=torch.bool, device=modality.device))
+    return mask
