@@ -25,11 +25,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from tv2tv.types import TextEvent
+from tv2tv.types import Episode, TextEvent
 
 
 @dataclass(frozen=True)
@@ -141,18 +141,60 @@ class CopyLast:
 BUILTIN_PREDICTORS = {"copy-last": CopyLast}
 
 
-def world_model_predictor(run_dir: Path, name: str) -> BranchPredictor:
-    """TODO(lead): load a trained TV2TV run (``tv2tv train`` output) as a ``BranchPredictor``.
+class WorldModelPredictor:
+    """A trained TV2TV run (``tv2tv train`` output) as a :class:`BranchPredictor`.
 
-    The adapter should: load the checkpoint and its merged config from ``run_dir``; set
-    ``env`` and ``frame_shape`` from the training data so :func:`check_compatible` can refuse a
-    run of another game or frame size; and in ``predict`` roll the model out from
-    ``branch.context_frames`` / ``branch.context_events``, applying ``scripts[k].events(
-    branch.frame)`` as interventions, ``horizon`` frames per script, seeded by ``seed``.
+    The K alternatives of a branch are rolled out as one batch from the same context; the
+    script's text enters as user interventions at the frames it names. ``no-text`` runs get
+    the same context without text (they take no interventions), so they can only guess.
+
+    Args:
+        generator: a ``tv2tv.world_model.generate.Generator``.
+        name: the name the report uses.
     """
-    raise ValueError(
-        f"{run_dir} exists, but loading world-model runs into the controllability benchmark is "
-        f"not wired yet (tv2tv.benchmarks.models.world_model_predictor); use --ckpt copy-last")
+
+    def __init__(self, generator: Any, name: str) -> None:
+        self.generator, self.name = generator, name
+        meta = generator.meta
+        self.env = meta.env if meta is not None else None
+        self.frame_shape = tuple(meta.frame_shape) if meta is not None else None
+
+    def _context(self, branch: Branch) -> Episode:
+        t = branch.context_frames.shape[0]
+        events = tuple(TextEvent(e.frame - branch.context_start, e.text, e.source)
+                       for e in branch.context_events
+                       if 0 <= e.frame - branch.context_start < t)
+        return Episode(frames=branch.context_frames, actions=np.asarray(branch.context_actions),
+                       rewards=np.zeros(t - 1, np.float32), terminated=False, truncated=False,
+                       text_events=events, env=branch.env)
+
+    def predict(self, branch: Branch, scripts: list[Script], horizon: int, seed: int) -> np.ndarray:
+        gen = self.generator
+        f = gen.frames_per_chunk
+        session = gen.start(self._context(branch), batch=len(scripts), seed=seed)
+        chunks = []
+        for j in range(-(-horizon // f)):
+            # Generated frame i is episode frame branch.frame + 1 + i, so a script step is
+            # the generator's frame index; the texts of one chunk are joined as in training.
+            texts: list[str | None] = []
+            for script in scripts:
+                here = [t for s, t in script.steps if j * f <= s < (j + 1) * f]
+                texts.append(gen.cfg.sequence.text_separator.join(here) if here and gen.text_enabled else None)
+            frames, _ = session.step(texts)                          # (K, F, H, W, C)
+            chunks.append(frames)
+        return np.concatenate(chunks, axis=1)[:, :horizon].astype(np.uint8)   # (K, horizon, H, W, C)
+
+
+def world_model_predictor(run_dir: Path, name: str, ode_steps: int = 8) -> BranchPredictor:
+    """Load a trained run directory as a :class:`WorldModelPredictor`.
+
+    ``env`` and ``frame_shape`` come from the run's training data, so :func:`check_compatible`
+    refuses a run of another game or frame size.
+    """
+    from tv2tv.world_model.generate import Generator, SamplingConfig
+
+    generator = Generator.from_run(run_dir, SamplingConfig(ode_steps=ode_steps))
+    return WorldModelPredictor(generator, name)
 
 
 def load_predictor(run: str, name: str | None = None) -> BranchPredictor:

@@ -22,8 +22,10 @@ from tv2tv import __version__
 # Modules with a ``register(subparsers)`` function, in help order.
 COMMAND_MODULES = (
     "tv2tv.recorders.cli",     # record, data
-    "tv2tv.world_model.cli",   # train, generate
-    "tv2tv.planners.cli",      # plan, play
+    "tv2tv.world_model.cli",   # train
+    "tv2tv.world_model.generate_cli",  # generate
+    "tv2tv.planners.cli",      # play
+    "tv2tv.planners.plan_cli",  # plan
     "tv2tv.benchmarks.cli",    # bench
     "tv2tv.quickstart",        # quickstart
 )

@@ -1,0 +1,147 @@
+"""KV-cached interleaved generation: cached == uncached, interventions, batching, context."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from tv2tv.recorders.store import EpisodeStore
+from tv2tv.world_model.data import WindowEncoder, resolve_config
+from tv2tv.world_model.generate import CHUNK, Generator, SamplingConfig, chunk_text, sample_token
+from tv2tv.world_model.interventions import TranscriptEntry, parse_script
+from tv2tv.world_model.mot import MoT
+from tv2tv.world_model.tokenizer import BOF, EOF, ByteTokenizer
+
+
+def random_model(cfg, seed: int = 0) -> MoT:
+    """A MoT whose zero-initialised layers (adaLN gates, video head) are random too, so frames
+    depend on every part of the network."""
+    torch.manual_seed(seed)
+    model = MoT(cfg.model)
+    with torch.no_grad():
+        for p in model.parameters():
+            if bool((p == 0).all()):
+                p.normal_(0.0, 0.05)
+    return model.eval()
+
+
+@pytest.fixture
+def parts(tiny_cfg, synthetic_store):
+    store = EpisodeStore.open(synthetic_store)
+    cfg = resolve_config(tiny_cfg, store.meta)
+    return random_model(cfg), cfg, store.meta, store.load(0)
+
+
+def make_gen(parts, **sampling) -> Generator:
+    model, cfg, meta, _ = parts
+    s = SamplingConfig(**{"max_text_tokens": 4, "ode_steps": 2, **sampling})
+    return Generator(model, cfg, meta.frame_shape, s, meta)
+
+
+@pytest.mark.parametrize("cfg_scale,method,window", [(1.0, "heun", -1), (2.5, "euler", -1), (1.0, "midpoint", 0)])
+def test_cached_equals_uncached(parts, cfg_scale, method, window) -> None:
+    ep = parts[3]
+    context = replace(ep, frames=ep.frames[:3], actions=ep.actions[:2], rewards=ep.rewards[:2],
+                      text_events=tuple(e for e in ep.text_events if e.frame < 3))
+    b = 2 if method == "heun" else 1            # ragged text of a batch: once is enough
+    outs = [make_gen(parts, use_cache=c, cfg_scale=cfg_scale, method=method, context_chunks=window)
+            .generate(context, 6, parse_script("2: move up"), seed=3, batch=b) for c in (True, False)]
+    cached, full = outs
+    assert cached.frames.shape == (b, 6, 32, 32, 3)
+    assert cached.tokens == full.tokens
+    assert cached.transcripts == full.transcripts
+    assert np.abs(cached.frames.astype(int) - full.frames.astype(int)).max() <= 1
+    assert any(e.source == "model" for e in cached.transcripts[0])   # the model wrote text of its own
+
+
+def test_intervention_in_transcript_and_tokens(parts) -> None:
+    gen = make_gen(parts)
+    out = gen.generate(parts[3].frames[0], 8, parse_script("4: move down; 6: wait"), seed=0)
+    tr = out.transcripts[0]
+    assert TranscriptEntry(4, "move down", "user") in tr
+    assert TranscriptEntry(6, "wait", "user") in tr
+    assert not any(e.source == "model" and e.frame in (4, 6) for e in tr)   # replaced, not added to
+    toks = out.tokens[0]
+    marks = [i for i, t in enumerate(toks) if t == CHUNK]
+    k = len(marks) - 4                                # context chunks (a single frame: one chunk)
+    assert k == 1
+    user = ByteTokenizer().encode("move down")
+    chunk2 = marks[k + 2]                             # generated chunk 2 holds frames 4 and 5
+    assert toks[chunk2 - len(user) - 2:chunk2] == [EOF, *user, BOF]
+
+
+def test_batch_element_equals_single_rollout(parts) -> None:
+    gen = make_gen(parts)
+    frame = parts[3].frames[3]
+    one = gen.generate(frame, 4, seed=7, batch=1)
+    many = gen.generate(frame, 4, seed=7, batch=3)
+    assert many.tokens[0] == one.tokens[0] and many.transcripts[0] == one.transcripts[0]
+    assert np.abs(many.frames[0].astype(int) - one.frames[0].astype(int)).max() <= 1
+    assert not np.array_equal(many.frames[0], many.frames[1])          # other seeds differ
+
+
+def test_seed_determinism_and_cut_to_n_frames(parts) -> None:
+    gen = make_gen(parts, temperature=0.0)
+    a = gen.generate(parts[3].frames[:3], 5, seed=1)
+    b = gen.generate(parts[3].frames[:3], 5, seed=1)
+    assert a.frames.shape[1] == 5 and np.array_equal(a.frames, b.frames) and a.tokens == b.tokens
+    assert a.context_frames.shape[0] == 2              # 3 frames -> one whole chunk of 2
+
+
+def test_context_text_matches_training_placement(parts) -> None:
+    model, cfg, meta, ep = parts
+    from tv2tv.world_model.codec import make_codec
+    enc = WindowEncoder(cfg, make_codec(cfg.sequence.patch, meta.frame_shape), ByteTokenizer())
+    f = cfg.sequence.frames_per_chunk
+    for start in (0, 1, 3):
+        for k in range(3):
+            assert chunk_text(ep, start + k * f, f, cfg.sequence) == enc.chunk_text(ep, start, k)
+    gen = make_gen(parts)
+    _, texts, frames, entries = gen.context(ep)
+    assert frames.shape[0] == ep.frames.shape[0] - ep.frames.shape[0] % f
+    assert entries[-1].frame == -f and entries[-1].source == "context"
+
+
+def test_stepwise_continue_text_lets_the_model_go_on(parts) -> None:
+    gen = make_gen(parts, max_text_tokens=3)
+    session = gen.start(parts[3].frames[0], seed=0)
+    frames, entries = session.step(["move up"], continue_text=True)
+    assert frames.shape == (1, 2, 32, 32, 3)
+    assert entries[0][0] == TranscriptEntry(0, "move up", "user")
+    written = session.tokens[0][session.tokens[0].index(CHUNK) + 2:]
+    assert written[:7] == ByteTokenizer().encode("move up") and BOF in written
+
+
+def test_errors(parts) -> None:
+    gen = make_gen(parts)
+    with pytest.raises(ValueError, match="frame 9"):
+        gen.generate(parts[3].frames[0], 4, parse_script("9: fire"))
+    model, cfg, meta, _ = parts
+    with pytest.raises(ValueError, match="action-id"):
+        Generator(model, replace(cfg, variant="action-id"), meta.frame_shape)
+    with pytest.raises(ValueError, match="top_p"):
+        Generator(model, cfg, meta.frame_shape, SamplingConfig(top_p=0))
+    with pytest.raises(ValueError, match="tokens"):
+        Generator(model, cfg, (64, 64, 3))
+
+
+def test_sample_token_top_p_and_greedy() -> None:
+    logits = torch.tensor([0.0, 5.0, 4.0, -3.0])
+    assert sample_token(logits, 0.0, 1.0, 0.5) == 1
+    ids = {sample_token(logits, 1.0, 0.5, u) for u in np.linspace(0, 0.999, 50)}
+    assert ids == {1}                                   # top id alone holds > 50 %
+    ids = {sample_token(logits, 1.0, 0.99, u) for u in np.linspace(0, 0.999, 200)}
+    assert ids == {1, 2}
+
+
+def test_no_text_model_writes_no_text(parts) -> None:
+    model, cfg, meta, ep = parts
+    gen = Generator(model, replace(cfg, variant="no-text"), meta.frame_shape, SamplingConfig(ode_steps=1))
+    out = gen.generate(ep, 4, seed=0)
+    assert out.transcripts[0] == []                        # no context text, no model text
+    assert [t for t in out.tokens[0] if t not in (CHUNK, EOF, BOF)] == [256]   # only BOS
+    with pytest.raises(ValueError, match="no-text"):
+        gen.generate(ep, 4, parse_script("0: move up"))
