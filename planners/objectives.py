@@ -1,0 +1,124 @@
+"""Objectives that score an imagined rollout (higher is better).
+
+* ``reward_captions(weights)``: sums a weight for every caption the model wrote while it
+  imagined the plan ("scored a point" +1, "lost a point" -1, "lost a life" -1, ...). The
+  captions are the Atari texter's (``tv2tv.envs.atari_texter``), so a model trained on its
+  text reports game events in the same words. "scored 3 points" counts 3 times.
+* ``goal_frame_distance(goal)``: the negative mean squared error (pixels in [0, 1]) of the last
+  imagined frame to a goal frame.
+* any user callable ``ImaginedRollout -> float``: ``make_objective`` passes it through and
+  rejects anything else with a ``TypeError`` that names it.
+
+Example:
+    >>> from tv2tv.planners.base import ImaginedRollout
+    >>> r = ImaginedRollout([], np.zeros((2, 4, 4, 3), np.uint8), [(0, "scored a point"), (1, "lost a life")])
+    >>> reward_captions()(r)
+    0.0
+    >>> reward_captions({"scored a point": 2.0})(r)
+    2.0
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from tv2tv.planners.base import ImaginedRollout, Objective, check_objective
+
+DEFAULT_CAPTION_WEIGHTS: dict[str, float] = {
+    "scored a point": 1.0,
+    "lost a point": -1.0,
+    "lost a life": -1.0,
+    "game over": -1.0,
+}
+OBJECTIVES = ("reward", "goal")
+_N_POINTS = re.compile(r"\b(scored|lost) (\d+(?:\.\d+)?) points\b")
+
+
+def _count(caption: str, text: str) -> float:
+    """How often ``caption`` occurs in ``text`` (case-insensitive, whole words); "a point"
+    captions also match "N points" with multiplicity N."""
+    text = text.lower()
+    n = float(len(re.findall(rf"\b{re.escape(caption.lower())}\b", text)))
+    m = re.fullmatch(r"(scored|lost) a point", caption.lower())
+    if m:
+        n += sum(float(k) for verb, k in _N_POINTS.findall(text) if verb == m.group(1))
+    return n
+
+
+def reward_captions(weights: Mapping[str, float] | None = None) -> Objective:
+    """An objective that sums ``weights[caption]`` over the captions the model wrote.
+
+    Args:
+        weights: caption -> weight (default ``DEFAULT_CAPTION_WEIGHTS``).
+
+    Example:
+        >>> obj = reward_captions({"collect wood": 1.0})
+        >>> obj(ImaginedRollout([], np.zeros((1, 4, 4, 3), np.uint8), [(0, "Collect wood; collect wood")]))
+        2.0
+    """
+    table = dict(DEFAULT_CAPTION_WEIGHTS if weights is None else weights)
+    for caption, w in table.items():
+        if not isinstance(caption, str) or not caption.strip():
+            raise ValueError(f"caption weights need non-empty caption strings, got {caption!r}")
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not np.isfinite(w):
+            raise ValueError(f"weight of caption {caption!r} must be a finite number, got {w!r}")
+
+    def objective(rollout: ImaginedRollout) -> float:
+        text = rollout.model_text
+        return float(sum(w * _count(c, text) for c, w in table.items()))
+
+    objective.__name__ = "reward_captions"
+    return objective
+
+
+def goal_frame_distance(goal: np.ndarray) -> Objective:
+    """An objective: minus the mean squared error of the last imagined frame to ``goal``.
+
+    Args:
+        goal: ``uint8 (H, W, C)``, the frame the plan should reach.
+
+    Example:
+        >>> goal = np.zeros((4, 4, 3), np.uint8)
+        >>> goal_frame_distance(goal)(ImaginedRollout([], np.full((1, 4, 4, 3), 255, np.uint8)))
+        -1.0
+    """
+    g = np.asarray(goal)
+    if g.dtype != np.uint8 or g.ndim != 3:
+        raise ValueError(f"goal must be a uint8 (H, W, C) frame, got {g.dtype} {g.shape}")
+    target = g.astype(np.float32) / 255.0
+
+    def objective(rollout: ImaginedRollout) -> float:
+        last = rollout.frames[-1]
+        if last.shape != target.shape:
+            raise ValueError(f"imagined frames {last.shape} and the goal {target.shape} differ in shape")
+        return -float(np.mean((last.astype(np.float32) / 255.0 - target) ** 2))
+
+    objective.__name__ = "goal_frame_distance"
+    return objective
+
+
+def make_objective(objective: Any, goal: np.ndarray | None = None,
+                   weights: Mapping[str, float] | None = None) -> Objective:
+    """An objective by name (``"reward"``, ``"goal"``) or a user callable passed through.
+
+    Raises:
+        ValueError: an unknown name, or ``"goal"`` without a goal frame.
+        TypeError: neither a name nor callable.
+
+    Example:
+        >>> make_objective("reward").__name__
+        'reward_captions'
+    """
+    if isinstance(objective, str):
+        if objective == "reward":
+            return reward_captions(weights)
+        if objective == "goal":
+            if goal is None:
+                raise ValueError("objective 'goal' needs a goal frame")
+            return goal_frame_distance(goal)
+        raise ValueError(f"unknown objective {objective!r}; choose one of {list(OBJECTIVES)} or pass a callable")
+    return check_objective(objective)

@@ -1,0 +1,62 @@
+"""Objectives: reward captions, goal-frame distance, user callables and bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tv2tv.planners.base import ImaginedRollout, check_objective
+from tv2tv.planners.objectives import goal_frame_distance, make_objective, reward_captions
+
+
+def _rollout(texts=(), frames=None) -> ImaginedRollout:
+    frames = np.zeros((2, 4, 4, 3), np.uint8) if frames is None else frames
+    return ImaginedRollout([], frames, [(i, t) for i, t in enumerate(texts)])
+
+
+def test_reward_captions_sums_default_weights() -> None:
+    obj = reward_captions()
+    assert obj(_rollout(["scored a point"])) == 1.0
+    assert obj(_rollout(["Scored a point; lost a life", "lost a point"])) == -1.0
+    assert obj(_rollout(["scored 3 points", "lost 2 points"])) == 1.0
+    assert obj(_rollout(["move paddle up"])) == 0.0
+    # whole words only: "lost a pointer" is not a caption
+    assert obj(_rollout(["lost a pointer"])) == 0.0
+
+
+def test_reward_captions_custom_weights_and_bad_weights() -> None:
+    obj = reward_captions({"collect wood": 0.5, "lost a life": -10})
+    assert obj(_rollout(["collect wood", "collect wood; lost a life"])) == pytest.approx(-9.0)
+    with pytest.raises(ValueError, match="'collect wood'"):
+        reward_captions({"collect wood": float("nan")})
+    with pytest.raises(ValueError, match="caption"):
+        reward_captions({"": 1.0})
+
+
+def test_goal_frame_distance_ranks_closer_frames_higher() -> None:
+    goal = np.full((4, 4, 3), 200, np.uint8)
+    obj = goal_frame_distance(goal)
+    exact = obj(_rollout(frames=np.stack([np.zeros_like(goal), goal])))
+    near = obj(_rollout(frames=np.full((2, 4, 4, 3), 180, np.uint8)))
+    far = obj(_rollout(frames=np.zeros((2, 4, 4, 3), np.uint8)))
+    assert exact == 0.0 and exact > near > far
+    with pytest.raises(ValueError, match="shape"):
+        obj(_rollout(frames=np.zeros((1, 8, 8, 3), np.uint8)))
+    with pytest.raises(ValueError, match="goal"):
+        goal_frame_distance(np.zeros((4, 4), np.uint8))
+
+
+def test_make_objective_names_callables_and_errors() -> None:
+    assert make_objective("reward")(_rollout(["scored a point"])) == 1.0
+    goal = np.zeros((4, 4, 3), np.uint8)
+    assert make_objective("goal", goal=goal)(_rollout()) == 0.0
+    mine = lambda r: 42.0  # noqa: E731
+    assert make_objective(mine) is mine
+    with pytest.raises(ValueError, match="needs a goal frame"):
+        make_objective("goal")
+    with pytest.raises(ValueError, match="unknown objective 'score'.*reward"):
+        make_objective("score")
+    with pytest.raises(TypeError, match="int 42"):
+        make_objective(42)
+    with pytest.raises(TypeError, match="objective must be a callable"):
+        check_objective(None)
