@@ -154,7 +154,7 @@ def write_video(path: str | os.PathLike[str], frames: np.ndarray, events: Iterab
     """Write ``frames`` with their text events to a video file; returns the path.
 
     Args:
-        path: output file; ``.mp4`` gives H.264 (imageio-ffmpeg).
+        path: output file; ``.mp4`` gives H.264, ``.webm`` VP9 (imageio-ffmpeg).
         frames: ``uint8 (T, H, W, 3)``; text event frames index into it.
         events: ``TextEvent``s to draw under the frames (current text persists until the next).
         fps: playback rate.
@@ -175,6 +175,9 @@ def write_video(path: str | os.PathLike[str], frames: np.ndarray, events: Iterab
     path.parent.mkdir(parents=True, exist_ok=True)
     kwargs = {"macro_block_size": 1, "codec": "libx264", "pixelformat": "yuv420p",
               "quality": 8} if path.suffix.lower() in (".mp4", ".m4v", ".mov", ".mkv") else {}
+    if path.suffix.lower() == ".webm":  # VP9: plays in browsers without H.264 (e.g. Debian's chromium)
+        kwargs = {"macro_block_size": 1, "codec": "libvpx-vp9", "pixelformat": "yuv420p",
+                  "ffmpeg_params": ["-deadline", "realtime", "-cpu-used", "8", "-b:v", "0", "-crf", "32"]}
     with iio.get_writer(path, fps=fps, **kwargs) as writer:
         for frame in video:
             writer.append_data(frame)

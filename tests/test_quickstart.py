@@ -1,0 +1,139 @@
+"""``tv2tv quickstart --smoke`` end to end: artefacts, results keys, resume, and the page in Chromium."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tv2tv.cli import main
+from tv2tv.quickstart import STAGES, QuickstartConfig, fingerprint, make_plan, stage_settings
+
+CHROMIUM = Path("/usr/bin/chromium")
+MODEL_KEYS = {"counterfactual_accuracy", "counterfactual_accuracy_by_step", "chance", "psnr", "ssim",
+              "probe_follow_rate", "idm_accuracy", "n_branches", "per_alternative"}
+QUICKSTART_KEYS = {"env", "minutes", "seed", "smoke", "device", "policy", "record_steps", "models",
+                   "stage_seconds", "held_out", "interpretation"}
+
+
+def _run(out: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> str:
+    code = main(["quickstart", "--smoke", "--out", str(out), "--no-progress", *extra])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    return " ".join((captured.out + captured.err).split())   # rich wraps lines: compare word runs
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("qs") / "quickstart"
+    assert main(["quickstart", "--smoke", "--out", str(out), "--no-progress"]) == 0
+    return out
+
+
+def _mtimes(root: Path) -> dict[str, int]:
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
+
+
+def test_every_artefact_and_documented_keys(smoke: Path) -> None:
+    for rel in ("data/dataset.json", "runs/text/model.safetensors", "runs/no-text/model.safetensors",
+                "rollouts/rollout0.mp4", "rollouts/rollout0.webm", "rollouts/rollout0.json",
+                "bench/results.json", "bench/psnr.png", "bench/ssim.png", "bench/accuracy.png",
+                "results.json", "report.md", "report.html", "stages.json"):
+        assert (smoke / rel).stat().st_size > 0, rel
+    assert list((smoke / "data" / "episodes").glob("*.npz"))
+    assert sorted(p.suffix for p in (smoke / "bench" / "videos").iterdir()) == [".mp4"] * 3 + [".webm"] * 3
+    res = json.loads((smoke / "results.json").read_text())
+    assert set(res["models"]) == {"text", "no-text", "copy-last"}
+    for name, m in res["models"].items():
+        assert MODEL_KEYS <= set(m), name
+        assert len(m["psnr"]) == len(m["ssim"]) == res["horizon"] == 4
+    assert res["n_branches"] == 2 and res["seed"] == 1000 and res["env"] == "ALE/Pong-v5"
+    info = res["quickstart"]
+    assert QUICKSTART_KEYS <= set(info)
+    assert info["models"]["text"]["steps"] == info["models"]["no-text"]["steps"] == 2
+    assert info["models"]["text"]["params"] > 0 and info["record_steps"] == {"pong": 120, "sticky": 40}
+    transcript = json.loads((smoke / "rollouts" / "rollout0.json").read_text())
+    assert any(e["source"] == "user" and "move paddle up" in e["text"] for e in transcript["rollouts"][0])
+    assert not any(e["source"] == "user" for e in transcript["rollouts"][1])    # no-text takes no text
+    md = (smoke / "report.md").read_text()
+    assert "| text |" in md and "| no-text |" in md and "| copy-last |" in md and "rollout0.mp4" in md
+    page = (smoke / "report.html").read_text()
+    assert page.count("data:video/webm;base64,") == 4 and page.count("data:image/png;base64,") == 3
+    assert 'src="http' not in page and "<link" not in page                       # self-contained
+    stages = json.loads((smoke / "stages.json").read_text())["stages"]
+    assert [s for s in STAGES if stages[s]["status"] == "done"] == list(STAGES)
+
+
+def test_rerun_skips_every_stage_and_touches_nothing(smoke: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = _mtimes(smoke)
+    text = _run(smoke, capsys)
+    assert all(f"{s}: done, skipped" in text for s in STAGES)
+    assert "report: " in text and "report.html" in text and "copy-last" in text
+    assert _mtimes(smoke) == before
+
+
+def test_changed_and_interrupted_stages_are_redone(smoke: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "qs"
+    shutil.copytree(smoke, out)
+    log = out / "stages.json"
+    data = json.loads(log.read_text())
+    data["stages"]["rollouts"]["settings"]["rollout_frames"] = 99     # as if run with other settings
+    data["stages"]["rollouts"]["fingerprint"] = "old"
+    data["stages"]["train-no-text"].update(status="running", token=None)  # killed while training
+    log.write_text(json.dumps(data))
+    bench_before = (out / "bench" / "results.json").stat().st_mtime_ns
+    text = _run(out, capsys)
+    assert "record: done, skipped" in text and "train-text: done, skipped" in text
+    assert "train-no-text: interrupted last time: resuming" in text and "resuming no-text training from" in text
+    assert "rollouts: settings changed (rollout_frames: 99 -> 4)" in text
+    assert "benchmark: train-no-text was redone since" in text
+    assert (out / "bench" / "results.json").stat().st_mtime_ns != bench_before
+    stages = json.loads(log.read_text())["stages"]
+    assert all(stages[s]["status"] == "done" for s in STAGES)
+    assert stages["train-no-text"]["outputs"]["steps"] == 2                   # resumed, not restarted
+
+
+def test_settings_fingerprints() -> None:
+    a, b = make_plan(QuickstartConfig(smoke=True)), make_plan(QuickstartConfig(smoke=True, seed=3))
+    assert fingerprint(stage_settings(QuickstartConfig(smoke=True), a, "record")) != \
+        fingerprint(stage_settings(QuickstartConfig(smoke=True, seed=3), b, "record"))
+    full = make_plan(QuickstartConfig(minutes=10))
+    assert full.record_steps > a.record_steps and full.n_branches > a.n_branches
+    assert abs(sum(full.budget_s.values()) - 600) < 1e-6
+    assert make_plan(QuickstartConfig(env="ALE/Breakout-v5", smoke=True)).policy == "breakout"
+
+
+@pytest.mark.parametrize("args,match", [(["--env", "ALE/Tennis-v5"], "no built-in controllability suite"),
+                                        (["--minutes", "0"], "minutes must be a number > 0")])
+def test_bad_settings_are_clean_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str],
+                                       match: str) -> None:
+    assert main(["quickstart", "--out", str(tmp_path / "o"), *args]) == 2
+    assert match in " ".join(capsys.readouterr().err.split())
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium: apt-get install -y chromium")
+def test_report_html_in_headless_chromium(smoke: Path, tmp_path: Path) -> None:
+    flags = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0",
+             "--virtual-time-budget=5000"]
+    url = (smoke / "report.html").resolve().as_uri()
+    dom = subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    console = [line for line in dom.stderr.splitlines() if ":CONSOLE" in line or "Uncaught" in line]
+    assert console == [], console                                   # the page logs nothing, throws nothing
+    html = dom.stdout
+    assert '<table class="results">' in html and ">copy-last<" in html and ">no-text<" in html
+    states = re.findall(r'<video[^>]*?data-state="(\w+)"', html)
+    assert states == ["loaded"] * 4, states                         # Chromium decoded every WebM
+    assert html.count("<img") == 3
+    shot = tmp_path / "report.png"
+    subprocess.run([*flags, "--hide-scrollbars", "--window-size=1200,2000", f"--screenshot={shot}", url],
+                   capture_output=True, timeout=120, check=True)
+    assert shot.stat().st_size > 10_000

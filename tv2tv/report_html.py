@@ -1,0 +1,213 @@
+"""The quickstart's report: ``results.json``, ``report.md`` and a self-contained ``report.html``.
+
+``report.html`` needs nothing beside it: CSS is inline, the plots are PNG data URIs and the videos
+WebM/VP9 data URIs (Debian's Chromium and Firefox play VP9, not always H.264). A small inline
+script marks each ``<video>`` with ``data-state="loaded"`` or ``"error"`` once the browser has
+tried it, and says so under a video that cannot play. ``report.md`` links the same files.
+
+``results.json`` is the controllability benchmark's (README, "Controllability benchmark") plus a
+``quickstart`` entry: ``env``, ``minutes``, ``seed``, ``smoke``, ``device``, ``policy``,
+``record_steps``, ``models`` (per model ``params``, ``steps``, ``train_loss``), ``stage_seconds``,
+``held_out`` and ``interpretation``.
+
+Example:
+    >>> html_table(["a", "b"], [["1", "2"]])
+    '<table class="results"><tr><th>a</th><th>b</th></tr><tr><td>1</td><td>2</td></tr></table>'
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tv2tv.quickstart import Context
+
+TRANSCRIPT_COLORS = {"user": "#d62828", "model": "#b07d00", "context": "#666"}
+CSS = """
+body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
+h1 { margin-bottom: 0.2em; } .lead { color: #555; margin-top: 0; }
+table.results { border-collapse: collapse; margin: 1em 0; }
+table.results th, table.results td { border: 1px solid #ccc; padding: 4px 10px; text-align: right; }
+table.results th:first-child, table.results td:first-child { text-align: left; }
+table.results th { background: #f3f3f3; }
+.interpretation { background: #f6f8ff; border-left: 4px solid #4060c0; padding: 0.6em 1em; }
+.plots img { width: 32%; min-width: 280px; } .grid { display: flex; flex-wrap: wrap; gap: 1em; }
+figure { margin: 0; } figcaption { font-size: 0.85em; max-width: 480px; }
+video { background: #000; image-rendering: pixelated; max-width: 100%; }
+.user { color: #d62828; font-weight: 600; } .model { color: #b07d00; } .context { color: #666; }
+.video-error { color: #d62828; font-size: 0.85em; }
+"""
+# Marks every video once the browser has tried it (tests read data-state from the DOM).
+SCRIPT = """
+document.querySelectorAll('video').forEach(function (v) {
+  function mark(state) {
+    v.setAttribute('data-state', state);
+    if (state === 'error') {
+      v.insertAdjacentHTML('afterend', '<div class="video-error">this browser cannot play WebM/VP9 video</div>');
+    }
+  }
+  v.addEventListener('loadeddata', function () { mark('loaded'); });
+  v.addEventListener('error', function () { mark('error'); });
+  if (v.readyState >= 2) { mark('loaded'); }
+});
+"""
+
+
+def data_uri(path: Path, mime: str) -> str:
+    """The file as a ``data:`` URI."""
+    return f"data:{mime};base64,{base64.b64encode(Path(path).read_bytes()).decode('ascii')}"
+
+
+def html_table(header: list[str], rows: list[list[str]]) -> str:
+    """A plain HTML table (class ``results``), cells escaped."""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+    return f'<table class="results"><tr>{head}</tr>{body}</table>'
+
+
+def to_webm(mp4: Path) -> Path:
+    """A VP9 copy of an H.264 video, next to it (browsers without H.264 play it)."""
+    import imageio.v2 as iio
+    import numpy as np
+
+    from tv2tv.recorders.video import write_video
+
+    with iio.get_reader(mp4) as reader:
+        fps = float(reader.get_meta_data().get("fps", 8.0))
+        frames = np.stack([np.asarray(f) for f in reader])
+    return write_video(mp4.with_suffix(".webm"), frames, fps=fps, scale=1)
+
+
+def interpretation(results: dict[str, Any], budget: str, device: str) -> str:
+    """One honest sentence: did text beat no-text, beyond the noise of this many branches?"""
+    models = results["models"]
+    t, n = models["text"]["counterfactual_accuracy"], models["no-text"]["counterfactual_accuracy"]
+    chance, k = models["text"]["chance"], len(results["alternatives"])
+    trials = max(1, results["n_branches"] * k)
+    se = math.sqrt(max(t * (1 - t), n * (1 - n), chance * (1 - chance)) * 2 / trials)
+    base = (f"counterfactual accuracy {t:.2f} for text vs {n:.2f} for no-text (chance {chance:.2f}, "
+            f"{results['n_branches']} branch points x {k} alternatives, noise about ±{2 * se:.2f})")
+    if t - n > 2 * se:
+        return f"Text steered the model: {base}."
+    if t - n > 0:
+        verdict = "Text was ahead of no-text, but within the noise"
+    else:
+        verdict = "Text did not beat no-text here"
+    return (f"{verdict}: {base}. With {budget} on {device} the models are barely trained; "
+            f"run longer (e.g. --minutes 60) or on a GPU for a clearer answer.")
+
+
+def _transcript_html(path: Path) -> str:
+    data = json.loads(path.read_text())
+    rows = []
+    for name, rollout in zip(data["info"]["models"], data["rollouts"]):
+        parts = [f'<span class="{html.escape(e["source"])}">[{e["frame"]}] {html.escape(e["text"])}</span>'
+                 for e in rollout if e["frame"] >= -4]
+        rows.append(f"<b>{html.escape(name)}</b>: " + (" · ".join(parts) or "<i>no text</i>"))
+    return "<br>".join(rows)
+
+
+def _video(path: Path, caption: str) -> str:
+    return (f'<figure><video controls autoplay loop muted playsinline src="{data_uri(path, "video/webm")}">'
+            f"</video><figcaption>{caption}</figcaption></figure>")
+
+
+def quickstart_info(ctx: Context) -> dict[str, Any]:
+    """The ``quickstart`` entry of ``results.json``."""
+    cfg, plan, stages = ctx.cfg, ctx.plan, ctx.log.stages
+    models = {v: {k: stages[f"train-{v}"]["outputs"].get(k) for k in ("params", "steps", "train_loss")}
+              for v in ("text", "no-text")}
+    return {"env": cfg.env, "minutes": cfg.minutes, "seed": cfg.seed, "smoke": cfg.smoke,
+            "device": plan.gen_device, "policy": plan.policy, "record_steps": stages["record"]["outputs"]["steps"],
+            "models": models, "stage_seconds": {s: e.get("seconds") for s, e in stages.items()},
+            "held_out": f"branch points come from fresh live play seeded {plan.bench_seed}; the training data "
+                        f"were recorded with seeds {cfg.seed} and {cfg.seed + 1}"}
+
+
+def _settings_lines(info: dict[str, Any], results: dict[str, Any]) -> list[str]:
+    steps = ", ".join(f"{n} {p}" for p, n in info["record_steps"].items())
+    models = "; ".join(f"{v}: {m['params']:,} parameters, {m['steps']} training steps"
+                       + (f", last loss {m['train_loss']:.3f}" if m["train_loss"] is not None else "")
+                       for v, m in info["models"].items())
+    times = ", ".join(f"{s} {v:.0f}s" for s, v in info["stage_seconds"].items() if v is not None)
+    return [f"Game {info['env']}, budget {info['minutes']:g} min{' (smoke)' if info['smoke'] else ''}, "
+            f"seed {info['seed']}, device {info['device']}.",
+            f"Recorded {steps} steps (scripted player `{info['policy']}` plus sticky-random play).",
+            f"Models (tiny preset): {models}.",
+            f"Controllability: suite `{results['suite']}` ({', '.join(results['alternatives'])}), "
+            f"{results['n_branches']} branch points, horizon {results['horizon']}; {info['held_out']}.",
+            f"Stage wall times: {times}."]
+
+
+def write_markdown(out: Path, results: dict[str, Any], rollouts: list[Path], videos: list[Path]) -> Path:
+    """``report.md``, linking the plots and videos beside it."""
+    from tv2tv.benchmarks.report import SUMMARY_HEADER, _md_table, summary_rows
+
+    info = results["quickstart"]
+    lines = ["# tv2tv quickstart", "", *[f"- {s}" for s in _settings_lines(info, results)], "",
+             _md_table(SUMMARY_HEADER, summary_rows(results)), "", f"> {info['interpretation']}", "",
+             "## Plots", "", *[f"![{p}](bench/{p})" for p in ("accuracy.png", "psnr.png", "ssim.png")], "",
+             "## Rollouts with text interventions (text model left, no-text right)", ""]
+    for p in rollouts:
+        script = json.loads(p.with_suffix(".json").read_text())["info"]["script"]
+        lines.append(f"- [{p.stem}](rollouts/{p.name}) (WebM: [{p.stem}.webm](rollouts/{p.stem}.webm)), "
+                     f"script `{script}`, transcript [{p.stem}.json](rollouts/{p.stem}.json)")
+    lines += ["", "## Controllability videos (real game, then each model)", ""]
+    lines += [f"- [{v.name}](bench/videos/{v.name})" for v in videos]
+    path = out / "report.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write_html(out: Path, results: dict[str, Any], rollouts: list[Path], videos: list[Path]) -> Path:
+    """``report.html``: one self-contained page."""
+    from tv2tv.benchmarks.report import SUMMARY_HEADER, summary_rows
+
+    info = results["quickstart"]
+    settings = "".join(f"<li>{html.escape(s)}</li>" for s in _settings_lines(info, results))
+    plots = "".join(f'<img alt="{p}" src="{data_uri(out / "bench" / p, "image/png")}">'
+                    for p in ("accuracy.png", "psnr.png", "ssim.png"))
+    roll = "".join(_video(p.with_suffix(".webm"),
+                          f"script <code>{html.escape(json.loads(p.with_suffix('.json').read_text())['info']['script'])}"
+                          f"</code><br>{_transcript_html(p.with_suffix('.json'))}") for p in rollouts)
+    bench = "".join(_video(v.with_suffix(".webm"), html.escape(v.stem.replace("_", ": "))) for v in videos)
+    body = f"""<h1>tv2tv quickstart: {html.escape(info['env'])}</h1>
+<p class="lead">Gameplay recorded with text, a world model trained on it, rollouts steered by text, and
+controllability scored against the real game, next to a video-only model and copy-last.</p>
+<h2>What was run</h2><ul>{settings}</ul>
+<h2>Results</h2>{html_table(SUMMARY_HEADER, summary_rows(results))}
+<p class="interpretation">{html.escape(info['interpretation'])}</p>
+<h2>Against the horizon</h2><div class="plots">{plots}</div>
+<h2>Rollouts with text interventions</h2>
+<p>Left: the text model with <span class="user">your text</span> (red, framed red when new) and its
+<span class="model">own text</span> (amber); right: the no-text model from the same context. The first
+4 frames are real context.</p><div class="grid">{roll}</div>
+<h2>Controllability branches</h2><p>Each clip: 4 real context frames, then the real game under the
+alternative's text and every model's future for the same text.</p><div class="grid">{bench}</div>"""
+    page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>tv2tv quickstart</title>'
+            f"<style>{CSS}</style></head><body>{body}<script>{SCRIPT}</script></body></html>\n")
+    path = out / "report.html"
+    path.write_text(page)
+    return path
+
+
+def stage_report(ctx: Context) -> dict[str, Any]:
+    """Stage 6: ``results.json``, ``report.md`` and ``report.html`` in ``OUT``."""
+    out = ctx.out
+    results = json.loads((out / "bench" / "results.json").read_text())
+    results["quickstart"] = quickstart_info(ctx)
+    budget = "a smoke run's 2 training steps" if ctx.cfg.smoke else f"{ctx.cfg.minutes:g} minutes"
+    results["quickstart"]["interpretation"] = interpretation(results, budget, ctx.plan.gen_device)
+    mp4s = sorted((out / "bench" / "videos").glob("*.mp4"))
+    with ctx.progress("transcoding videos to WebM") as bar:
+        for v in bar.track(mp4s, description="videos"):
+            to_webm(v)
+    rollouts = sorted((out / "rollouts").glob("rollout*.mp4"))
+    (out / "results.json").write_text(json.dumps(results, indent=2, allow_nan=False))
+    md, page = write_markdown(out, results, rollouts, mp4s), write_html(out, results, rollouts, mp4s)
+    return {"files": ["results.json", md.name, page.name]}
