@@ -147,6 +147,7 @@ class WorldModelPredictor:
     The K alternatives of a branch are rolled out as one batch from the same context; the
     script's text enters as user interventions at the frames it names. ``no-text`` runs get
     the same context without text (they take no interventions), so they can only guess.
+    ``action-id`` runs get the context's actions and each script's env actions instead of text.
 
     Args:
         generator: a ``tv2tv.world_model.generate.Generator``.
@@ -172,6 +173,10 @@ class WorldModelPredictor:
         gen = self.generator
         f = gen.frames_per_chunk
         session = gen.start(self._context(branch), batch=len(scripts), seed=seed)
+        # action-id runs get each script's env actions instead of its text: action s is taken
+        # at episode frame branch.frame + s and leads to generated frame s.
+        actions = (gen.rollout_actions(np.stack([np.asarray(s.actions)[:horizon] for s in scripts]), horizon,
+                                       len(scripts)) if gen.cfg.variant == "action-id" else None)
         chunks = []
         for j in range(-(-horizon // f)):
             # Generated frame i is episode frame branch.frame + 1 + i, so a script step is
@@ -180,8 +185,8 @@ class WorldModelPredictor:
             for script in scripts:
                 here = [t for s, t in script.steps if j * f <= s < (j + 1) * f]
                 texts.append(gen.cfg.sequence.text_separator.join(here) if here and gen.text_enabled else None)
-            frames, _ = session.step(texts)                          # (K, F, H, W, C)
-            chunks.append(frames)
+            frames, _ = session.step(texts, actions=None if actions is None else actions[:, j * f:(j + 1) * f])
+            chunks.append(frames)                                    # (K, F, H, W, C)
         return np.concatenate(chunks, axis=1)[:, :horizon].astype(np.uint8)   # (K, horizon, H, W, C)
 
 

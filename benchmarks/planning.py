@@ -147,6 +147,7 @@ def register(bench: Any) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", metavar="DIR", help="write bench_plan.json (and the game's report) here")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's); 1 on a busy machine")
     add_sampling_args(p)
     p.set_defaults(func=run_bench, ode_steps=4, max_text_tokens=24)
 
@@ -160,6 +161,11 @@ def run_bench(args: argparse.Namespace) -> int:
     from tv2tv.world_model.generate_cli import sampling_from_args
 
     console = Console()
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {args.threads}")
+        import torch
+        torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix="tv2tv-bench-plan-") as tmp:
         run = args.ckpt or random_world_model(args.env, Path(tmp) / "run", frame_size=args.frame_size, seed=args.seed)
         gen = Generator.from_run(run, sampling_from_args(args), device=args.device)

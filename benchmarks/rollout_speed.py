@@ -15,6 +15,10 @@ rate at frameskip 4). Random weights write random text, so text comes from a Pon
 instead (a phrase every ``--text-every`` frames, the model's own text off); with ``--ckpt``
 the model writes its own text too.
 
+Threads: the tiny model's ops are small, so on a machine whose cores are busy ``--threads 1``
+is much faster than torch's default (one thread per core waits on descheduled peers at every
+op: 20-30x slower under load on 2 shared cores); bf16 autocast is not faster than fp32 here.
+
 Example:
     $ tv2tv bench rollout --preset tiny --frames 64 --threads 2
 """

@@ -4,7 +4,8 @@
 ``step(action)`` writes the agent's text before the next frame chunk and lets the model
 generate it. The action is either text (``action_mode="text"``, a ``Text`` space) or the
 game's discrete action (``action_mode="action"``), turned into the same phrases the game's
-texter wrote into the training data (when the texter would write one). After the agent's
+texter wrote into the training data (when the texter would write one); an ``action-id`` model
+(learned action tokens) takes the discrete action itself, for every frame of the step. After the agent's
 text the model may go on writing (``continue_text``), e.g. a caption: "scored a point" gives
 reward +1, "lost a point" -1 (the Atari texter's captions), "game over" terminates.
 
@@ -136,8 +137,15 @@ class WorldModelEnv(gym.Env[np.ndarray, Any]):
         self._fixed, self._episodes = self._contexts(contexts)
         shape = self._frame_shape()
         self.observation_space = gym.spaces.Box(0, 255, shape, np.uint8)
-        if action_mode == "text":
-            self.action_space: gym.Space[Any] = gym.spaces.Text(max_text_length)
+        self.direct = generator.cfg.variant == "action-id"
+        if self.direct:  # learned action tokens: the discrete action goes in as it is
+            if action_mode != "action":
+                raise ValueError("an 'action-id' model takes the game's discrete actions: use action_mode='action'")
+            self.texter = texter
+            self.action_space: gym.Space[Any] = gym.spaces.Discrete(generator.num_actions,
+                                                                     start=generator.action_start)
+        elif action_mode == "text":
+            self.action_space = gym.spaces.Text(max_text_length)
             self.texter = texter
         else:
             if texter is None and generator.meta is None:
@@ -211,8 +219,14 @@ class WorldModelEnv(gym.Env[np.ndarray, Any]):
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         if self._session is None:
             raise RuntimeError("call reset() before step()")
-        text = self._agent_text(action)
-        frames, entries = self._session.step([text], continue_text=self.continue_text)
+        if self.direct:
+            if not self.action_space.contains(np.int64(action)):
+                raise ValueError(f"action {action!r} is outside {self.action_space}")
+            text = None
+            frames, entries = self._session.step(actions=[int(action)] * self.gen.frames_per_chunk)
+        else:
+            text = self._agent_text(action)
+            frames, entries = self._session.step([text], continue_text=self.continue_text)
         self._frame = frames[0, -1]
         mine: list[TranscriptEntry] = entries[0]
         model_text = " ".join(e.text for e in mine if e.source == "model")

@@ -26,6 +26,12 @@ distribution. ``SamplingConfig.context_chunks=0`` keeps the whole history instea
 Randomness is per batch element (a generator seeded by ``(seed, b)``), so element b of a batch
 equals the same element rolled out alone. Ragged text in a batch is padded with invalid keys.
 
+The ``action-id`` baseline is rolled out like the others, with the env actions in place of text:
+before each chunk the F action ids that led to its frames, then ``BOF`` (``actions=``).
+
+``RolloutSession`` (one chunk per ``step``) and the network backends live in
+``world_model.session``; they are re-exported here.
+
 Example:
     >>> gen = Generator.from_run("runs/pong-tiny")                                  # doctest: +SKIP
     >>> out = gen.generate(episode, 32, parse_script("8: move paddle up"), seed=0)  # doctest: +SKIP
@@ -37,7 +43,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -47,13 +53,14 @@ from tv2tv.recorders.store import DatasetMeta
 from tv2tv.types import Episode, TextEvent
 from tv2tv.world_model.codec import make_codec
 from tv2tv.world_model.config import SequenceConfig, TrainConfig
-from tv2tv.world_model.flow import METHODS, integrate
+from tv2tv.world_model.flow import METHODS
 from tv2tv.world_model.interventions import TranscriptEntry
-from tv2tv.world_model.mot import MoT, MoTOutput
-from tv2tv.world_model.sequence import TEXT, VIDEO, build_attention_mask, build_sequence
-from tv2tv.world_model.tokenizer import BOF, BOS, EOF, NUM_BYTES, PAD, ByteTokenizer
+from tv2tv.world_model.mot import MoT
+from tv2tv.world_model.session import CHUNK, RolloutSession, sample_token, sample_tokens
+from tv2tv.world_model.tokenizer import ACTION_OFFSET, ByteTokenizer
 
-CHUNK = -1  # marks a video chunk in ``Rollout.tokens``
+__all__ = ["CHUNK", "Generator", "Rollout", "RolloutSession", "SamplingConfig", "chunk_text", "episode_prefix",
+           "load_context", "parse_context_spec", "sample_token", "sample_tokens"]
 
 
 @dataclass
@@ -114,268 +121,6 @@ class Rollout:
     context_frames: np.ndarray
 
 
-@dataclass
-class _Seg:
-    """A segment of new tokens, every field ``(B, L)`` (``video`` ``(B, L, P)``)."""
-
-    tokens: torch.Tensor
-    video: torch.Tensor
-    modality: torch.Tensor
-    position: torch.Tensor
-    frame_index: torch.Tensor
-    patch_index: torch.Tensor
-    flow_t: torch.Tensor
-    chunk_id: torch.Tensor
-    is_noisy: torch.Tensor
-    valid: torch.Tensor
-
-    @staticmethod
-    def cat(a: _Seg, b: _Seg) -> _Seg:
-        return _Seg(**{f.name: torch.cat([getattr(a, f.name), getattr(b, f.name)], 1) for f in fields(_Seg)})
-
-
-class _CachedStream:
-    """The KV-cached backend: ``MoT.extend``."""
-
-    def __init__(self, model: MoT, batch: int, device: torch.device) -> None:
-        self.model, self.cache = model, model.new_cache(batch, device)
-
-    def run(self, s: _Seg, append: bool) -> MoTOutput:
-        return self.model.extend(self.cache, s.tokens, s.video, s.modality, s.position, s.frame_index,
-                                 s.patch_index, s.flow_t, append=append, chunk_id=s.chunk_id, valid=s.valid)
-
-
-class _FullStream:
-    """The uncached reference: the whole sequence through ``MoT.forward`` at every call."""
-
-    def __init__(self, model: MoT, batch: int, device: torch.device) -> None:
-        self.model, self.history = model, None
-
-    def run(self, s: _Seg, append: bool) -> MoTOutput:
-        full = s if self.history is None else _Seg.cat(self.history, s)
-        mask = build_attention_mask(full.modality, full.chunk_id, full.is_noisy, full.valid)  # (B, S, S)
-        out = self.model(full.tokens, full.video, full.modality, full.position, full.frame_index,
-                         full.patch_index, full.flow_t, mask)
-        if append:
-            self.history = full
-        L = s.tokens.shape[1]
-        return MoTOutput(out.logits[:, -L:], out.velocity[:, -L:])
-
-
-def sample_token(logits: torch.Tensor, temperature: float, top_p: float, u: float) -> int:
-    """One id from ``logits (V,)`` by inverse CDF of the uniform draw ``u``.
-
-    The CDF runs in id order (top-p only decides which ids are kept), so logits that differ
-    by float rounding (cached vs uncached) give the same id unless ``u`` sits on a boundary.
-    """
-    if temperature == 0:
-        return int(logits.argmax())
-    probs = torch.softmax(logits.double() / temperature, -1)
-    if top_p < 1:
-        order = probs.argsort(descending=True)
-        keep_sorted = probs[order].cumsum(0) - probs[order] < top_p      # always keeps the top id
-        probs = probs * torch.zeros_like(probs).index_fill(0, order[keep_sorted], 1.0)
-    cdf = probs.cumsum(0) / probs.sum()
-    return int(torch.searchsorted(cdf, torch.tensor([u], dtype=cdf.dtype), right=True).clamp_max(len(cdf) - 1))
-
-
-def _marked_tokens(tokens: list[int], modality: list[int]) -> list[int]:
-    """Text ids of a sequence with one ``CHUNK`` marker per run of video tokens."""
-    out: list[int] = []
-    for x, m in zip(tokens, modality):
-        if m != VIDEO:
-            out.append(int(x))
-        elif not out or out[-1] != CHUNK:
-            out.append(CHUNK)
-    return out
-
-
-class RolloutSession:
-    """A rollout in progress, one chunk per ``step`` (used by ``Generator.generate`` and envs).
-
-    Args:
-        gen: the generator. context_x0: clean context chunks ``(K, n, P)``.
-        context_texts: K lists of text ids before each context chunk. batch: B. seed: base seed.
-    """
-
-    def __init__(self, gen: Generator, context_x0: torch.Tensor, context_texts: list[list[int]],
-                 batch: int, seed: int) -> None:
-        self.gen, self.b = gen, batch
-        self.rngs = [torch.Generator().manual_seed(int(np.random.SeedSequence([seed, i]).generate_state(1)[0]))
-                     for i in range(batch)]
-        self.guided = gen.sampling.cfg_scale != 1.0
-        self.window = gen.context_chunks
-        x = context_x0.to(gen.device)
-        # The logical stream: per chunk, each element's text ids and the clean chunk (B, n, P).
-        self.units = [([list(t) for _ in range(batch)], x[k].expand(batch, *x[k].shape))
-                      for k, t in enumerate(context_texts)]
-        seq = build_sequence(context_texts, context_x0.cpu(), gen.n_per_frame, with_noisy=False,
-                             with_last_clean=True, text_loss=False)
-        ids = _marked_tokens(seq.tokens.tolist(), seq.modality.tolist())
-        self.tokens: list[list[int]] = [list(ids) for _ in range(batch)]
-        self.chunk, self.frame = len(self.units), 0
-        if self.window:
-            self.units = self.units[-self.window:]
-        self._prefill()
-
-    @torch.inference_mode()
-    def _prefill(self) -> None:
-        """Fresh streams holding ``BOS`` and the units (a training-like window, positions from 0)."""
-        b, dev = self.b, self.gen.device
-        stream = _CachedStream if self.gen.sampling.use_cache else _FullStream
-        self.streams = [stream(self.gen.model, b, dev) for _ in range(2 if self.guided else 1)]
-        self.pos = []
-        for i, st in enumerate(self.streams):
-            pos = torch.zeros(b, dtype=torch.long, device=dev)
-            segs = [self._text_seg([[BOS]] * b, pos)]
-            for k, (texts, x) in enumerate(self.units):
-                pos = pos + segs[-1].valid.sum(1)
-                segs.append(self._text_seg([(t if i == 0 else []) + [BOF] for t in texts], pos))
-                pos = pos + segs[-1].valid.sum(1)
-                segs.append(self._chunk_seg(x, pos, torch.zeros(b, device=dev), noisy=False, chunk_id=k))
-            if i == 1:  # the unconditional stream: no text, so BOF follows EOF at once
-                pos = pos + segs[-1].valid.sum(1)
-                segs.append(self._text_seg([[BOF]] * b, pos))
-            seg = segs[0]
-            for nxt in segs[1:]:
-                seg = _Seg.cat(seg, nxt)
-            out = st.run(seg, append=True)
-            self.pos.append(pos + segs[-1].valid.sum(1))
-            if i == 0:
-                self.logits = out.logits[:, -1]                                            # (B, V)
-
-    # -- segments ---------------------------------------------------------------------------
-    def _append(self, i: int, seg: _Seg) -> MoTOutput:
-        out = self.streams[i].run(seg, append=True)
-        self.pos[i] = self.pos[i] + seg.valid.sum(1)
-        return out
-
-    def _text_seg(self, ids: list[list[int]], pos: torch.Tensor) -> _Seg:
-        """Text ids per element, right-padded with invalid PADs. ``pos (B,)`` the next positions."""
-        L, dev, P = max(len(x) for x in ids), self.gen.device, self.gen.token_dim
-        tok = torch.tensor([x + [PAD] * (L - len(x)) for x in ids], dtype=torch.long, device=dev)
-        valid = torch.tensor([[j < len(x) for j in range(L)] for x in ids], device=dev)
-        zeros = torch.zeros(self.b, L, dtype=torch.long, device=dev)
-        return _Seg(tok, torch.zeros(self.b, L, P, device=dev), zeros + TEXT, pos[:, None] + valid.cumsum(1) - 1,
-                    zeros, zeros, torch.zeros(self.b, L, device=dev), zeros - 1, valid & False, valid)
-
-    def _chunk_seg(self, x: torch.Tensor, pos: torch.Tensor, flow_t: torch.Tensor, noisy: bool,
-                   chunk_id: int | None = None) -> _Seg:
-        """Chunk tokens ``x (B, n, P)`` at flow time ``flow_t (B,)``; clean ones are followed by EOF."""
-        b, n, P = x.shape
-        dev, N = x.device, self.gen.n_per_frame
-        idx = torch.arange(n, device=dev).expand(b, n)
-        tok = torch.full((b, n), PAD, device=dev)
-        seg = _Seg(tok, x, torch.full_like(tok, VIDEO), pos[:, None] + idx, idx // N, idx % N,
-                   flow_t[:, None].expand(b, n).float(), torch.full_like(tok, self.chunk if chunk_id is None else chunk_id),
-                   torch.full((b, n), noisy, device=dev), torch.ones(b, n, dtype=torch.bool, device=dev))
-        return seg if noisy else _Seg.cat(seg, self._text_seg([[EOF]] * b, pos + n))
-
-    # -- one step ---------------------------------------------------------------------------
-    def _write_text(self, forced: list[list[int] | None], free: list[bool]) -> list[list[int]]:
-        """Feed forced ids (e.g. user text + BOF), then sample until BOF where ``free``; returns
-        the ids each element wrote, BOF excluded."""
-        s, b = self.gen.sampling, self.b
-        queue = [list(f or []) for f in forced]
-        wrote: list[list[int]] = [[] for _ in range(b)]
-        done = [False] * b
-        sampled = [0] * b
-        while not all(done):
-            live = [i for i in range(b) if not done[i]]
-            if all(queue[i] for i in live) and len({len(queue[i]) for i in live}) == 1:
-                ids = [queue[i] if not done[i] else [] for i in range(b)]     # one call for all of it
-                queue = [[] for _ in range(b)]
-            else:
-                ids = [[] for _ in range(b)]
-                for i in live:
-                    if queue[i]:
-                        ids[i] = [queue[i].pop(0)]
-                    elif not free[i] or sampled[i] >= s.max_text_tokens:
-                        ids[i] = [BOF]
-                    else:
-                        ids[i] = [self._sample(i)]
-                        sampled[i] += 1
-            for i in live:
-                wrote[i] += [x for x in ids[i] if x != BOF]
-                self.tokens[i] += ids[i]
-                done[i] = bool(ids[i]) and ids[i][-1] == BOF
-            out = self._append(0, self._text_seg(ids, self.pos[0]))
-            last = torch.tensor([max(len(x), 1) - 1 for x in ids], device=self.gen.device)
-            self.logits = out.logits[torch.arange(b), last]                                  # (B, V)
-        return wrote
-
-    def _sample(self, i: int) -> int:
-        s = self.gen.sampling
-        logits = self.logits[i].float().clone()
-        allowed = torch.full_like(logits, float("-inf"))
-        allowed[:NUM_BYTES] = 0.0
-        allowed[BOF] = 0.0
-        u = float(torch.rand((), generator=self.rngs[i]))
-        return sample_token(logits + allowed, s.temperature, s.top_p, u)
-
-    def _velocity(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        outs = [st.run(self._chunk_seg(x, self.pos[i], t, noisy=True), append=False).velocity
-                for i, st in enumerate(self.streams)]                                      # (B, n, P) each
-        if not self.guided:
-            return outs[0]
-        return outs[1] + self.gen.sampling.cfg_scale * (outs[0] - outs[1])
-
-    @torch.inference_mode()
-    def step(self, texts: Sequence[str | None] | None = None, continue_text: bool = False,
-             ) -> tuple[np.ndarray, list[list[TranscriptEntry]]]:
-        """Generate one chunk.
-
-        Args:
-            texts: per element, user text that replaces the model's text segment (``None``: the
-                model writes its own). ``continue_text``: let the model go on after the user's
-                text (a prefix) instead of closing the segment with ``BOF``.
-
-        Returns:
-            frames ``uint8 (B, F, H, W, C)`` and, per element, the new transcript entries.
-        """
-        gen, b = self.gen, self.b
-        texts = list(texts) if texts is not None else [None] * b
-        if len(texts) != b:
-            raise ValueError(f"got {len(texts)} texts for a batch of {b}")
-        user = [gen.tokenizer.encode(t) if t else None for t in texts]
-        forced = [None if u is None else (u if continue_text else [*u, BOF]) for u in user]
-        free = [(u is None or continue_text) and gen.text_enabled for u in user]
-        wrote = self._write_text(forced, free)
-        entries: list[list[TranscriptEntry]] = [[] for _ in range(b)]
-        sep = gen.cfg.sequence.text_separator
-        for i in range(b):
-            model_ids = wrote[i][len(user[i]):] if user[i] is not None else wrote[i]
-            if user[i] is not None:
-                entries[i].append(TranscriptEntry(self.frame, texts[i], "user"))  # type: ignore[arg-type]
-            model_text = gen.tokenizer.decode(model_ids)
-            model_text = model_text[len(sep):] if user[i] is not None and model_text.startswith(sep) else model_text
-            if model_text:
-                entries[i].append(TranscriptEntry(self.frame, model_text, "model"))
-        noise = torch.stack([torch.randn(gen.n_per_chunk, gen.token_dim, generator=g) for g in self.rngs])
-        x0 = integrate(self._velocity, noise.to(gen.device), gen.sampling.ode_steps, gen.sampling.method)
-        frames = gen.codec.decode(x0.reshape(b, gen.frames_per_chunk, gen.n_per_frame, -1))   # (B, F, H, W, C)
-        clean = gen.codec.encode(frames).reshape(b, gen.n_per_chunk, -1).to(gen.device)      # as real context
-        zero = torch.zeros(b, device=gen.device)
-        for i in range(len(self.streams)):
-            seg = self._chunk_seg(clean, self.pos[i], zero, noisy=False)
-            if i == 1:  # the unconditional stream never has text: BOF follows EOF at once
-                seg = _Seg.cat(seg, self._text_seg([[BOF]] * b, self.pos[i] + seg.tokens.shape[1]))
-            out = self._append(i, seg)
-            if i == 0:
-                self.logits = out.logits[:, -1]
-        for t in self.tokens:
-            t += [CHUNK, EOF]
-        self.units.append((wrote, clean))
-        if self.window and len(self.units) > self.window:
-            # Slide: keep the newest half of the window and re-encode it from BOS, so the
-            # model always sees contexts of the lengths and positions it was trained on.
-            self.units = self.units[-max(1, (self.window + 1) // 2):]
-            self._prefill()
-        self.chunk += 1
-        self.frame += gen.frames_per_chunk
-        return frames.cpu().numpy(), entries
-
-
 class Generator:
     """Generates frames and text from a context with a trained (or random) ``MoT``.
 
@@ -384,11 +129,16 @@ class Generator:
         cfg: its ``TrainConfig`` (sequence layout, text separator, variant).
         frame_shape: ``(H, W, C)`` of the frames it was trained on.
         sampling: a ``SamplingConfig`` (default: its defaults).
-        meta: the training store's ``DatasetMeta`` (env, texter), kept for envs and tools.
+        meta: the training store's ``DatasetMeta`` (env, texter, action space), kept for envs
+            and tools; an ``action-id`` model reads its action space's ``start`` from it.
 
     Context alignment: a context of T frames is used as whole chunks of F frames; the first
     ``T mod F`` frames are dropped, and a context shorter than one chunk repeats its first frame.
-    Only the ``text`` and ``no-text`` variants can be rolled out (``action-id`` needs actions).
+    ``action-id`` models (learned action tokens instead of text) are rolled out with the env
+    actions of every generated frame (``generate(..., actions=)``, ``RolloutSession.step``),
+    placed as in training: before each chunk, the F actions that led to its frames, then BOF.
+    The first frame of a context has no action before it (the "no action" id, as at an
+    episode start), so a context of several bare frames needs an ``Episode`` with its actions.
 
     Example:
         >>> gen = Generator(model, cfg, (64, 64, 3), SamplingConfig(ode_steps=4))   # doctest: +SKIP
@@ -400,10 +150,10 @@ class Generator:
                  sampling: SamplingConfig | None = None, meta: DatasetMeta | None = None) -> None:
         self.sampling = sampling or SamplingConfig()
         self.sampling.validate()
-        if cfg.variant not in ("text", "no-text"):
-            raise ValueError(f"cannot roll out a {cfg.variant!r} model: it is conditioned on actions, not text")
-        if cfg.variant == "no-text" and self.sampling.cfg_scale != 1.0:
-            raise ValueError(f"cfg_scale={self.sampling.cfg_scale} needs text; this is a no-text model")
+        if cfg.variant not in ("text", "no-text", "action-id"):
+            raise ValueError(f"cannot roll out a {cfg.variant!r} model (variants: text, no-text, action-id)")
+        if cfg.variant != "text" and self.sampling.cfg_scale != 1.0:
+            raise ValueError(f"cfg_scale={self.sampling.cfg_scale} needs text; this is a {cfg.variant} model")
         self.model, self.cfg, self.meta = model.eval(), cfg, meta
         self.codec = make_codec(cfg.sequence.patch, tuple(frame_shape))
         mc = model.cfg
@@ -411,7 +161,17 @@ class Generator:
             raise ValueError(f"frames {tuple(frame_shape)} with patch {cfg.sequence.patch} give "
                              f"{self.codec.tokens_per_frame}x{self.codec.token_dim} tokens, the model expects "
                              f"{mc.tokens_per_frame}x{mc.token_dim}")
-        self.tokenizer = ByteTokenizer()
+        self.action_start = 0
+        if cfg.variant == "action-id":
+            n_actions = mc.vocab_size - ACTION_OFFSET - 1      # the tokenizer adds n + 1 action ids
+            if n_actions < 1:
+                raise ValueError(f"an action-id model needs action ids in its vocabulary; vocab_size "
+                                 f"{mc.vocab_size} has none")
+            self.tokenizer = ByteTokenizer(n_actions)
+            if meta is not None:
+                self.action_start = int(meta.action_space.get("start", 0))
+        else:
+            self.tokenizer = ByteTokenizer()
         self.frames_per_chunk, self.n_per_frame = mc.frames_per_chunk, mc.tokens_per_frame
         self.n_per_chunk, self.token_dim = mc.frames_per_chunk * mc.tokens_per_frame, mc.token_dim
         self.device = next(model.parameters()).device
@@ -434,19 +194,53 @@ class Generator:
     def text_enabled(self) -> bool:
         return self.cfg.variant == "text"
 
+    @property
+    def num_actions(self) -> int:
+        """Discrete actions of an ``action-id`` model (0 for the other variants)."""
+        return self.tokenizer.num_actions
+
+    def action_ids(self, actions: np.ndarray | Sequence, batch: int) -> list[list[int]]:
+        """Token ids of env ``actions`` ``(B, F)`` (or ``(F,)`` for every element): one chunk's."""
+        a = np.asarray(actions)
+        f = self.frames_per_chunk
+        if a.ndim == 1:
+            a = np.broadcast_to(a, (batch, a.shape[0]))
+        if a.shape != (batch, f) or not np.issubdtype(a.dtype, np.integer):
+            raise ValueError(f"actions must be integers of shape ({batch}, {f}) or ({f},) (the actions leading "
+                             f"to each frame of the chunk, per element), got {a.dtype} {np.shape(actions)}")
+        n, lo = self.num_actions, self.action_start
+        bad = a[(a < lo) | (a >= lo + n)]
+        if bad.size:
+            raise ValueError(f"action {int(bad[0])} is outside the model's actions {lo}..{lo + n - 1}")
+        return [[self.tokenizer.action(int(x) - lo) for x in row] for row in a]
+
+    def _context_actions(self, ep: Episode, lo: int, frames: int) -> list[int]:
+        """Action ids before the frames ``lo .. lo + frames - 1`` (``data.WindowEncoder.chunk_text``)."""
+        return [self.tokenizer.action(int(ep.actions[i - 1]) - self.action_start) if i >= 1 else
+                self.tokenizer.no_action for i in range(lo, lo + frames)]
+
     def context(self, context: Episode | np.ndarray) -> tuple[torch.Tensor, list[list[int]], np.ndarray,
                                                               list[TranscriptEntry]]:
-        """Chunks ``(K, n, P)``, their texts, the frames used and context transcript entries."""
+        """Chunks ``(K, n, P)``, their texts (action ids for ``action-id``), the frames used and
+        context transcript entries."""
+        if self.cfg.variant == "action-id" and not isinstance(context, Episode) and np.ndim(context) == 4 \
+                and np.shape(context)[0] > 1:
+            raise ValueError("an action-id model needs the actions between context frames: pass an Episode "
+                             "(or one frame)")
         ep = _as_episode(context)
         f, t = self.frames_per_chunk, ep.frames.shape[0]
         if t < f:
             pad = np.repeat(ep.frames[:1], f - t, axis=0)
-            ep = Episode(np.concatenate([pad, ep.frames]), np.zeros(f - 1, np.int64), np.zeros(f - 1, np.float32),
-                         False, False, tuple(TextEvent(e.frame + f - t, e.text, e.source) for e in ep.text_events))
+            ep = Episode(np.concatenate([pad, ep.frames]), np.concatenate([np.full(f - t, self.action_start), ep.actions]),
+                         np.zeros(f - 1, np.float32), False, False,
+                         tuple(TextEvent(e.frame + f - t, e.text, e.source) for e in ep.text_events))
             t = f
         start, k = t % f, t // f
         frames = ep.frames[start:]
         x0 = self.codec.encode(frames[None])[0].reshape(k, self.n_per_chunk, -1)          # (K, n, P)
+        if self.cfg.variant == "action-id":
+            texts = [self._context_actions(ep, start + c * f, f) for c in range(k)]
+            return x0, texts, frames, []
         texts = [chunk_text(ep, start + c * f, f, self.cfg.sequence) if self.text_enabled else [] for c in range(k)]
         entries = [TranscriptEntry((c - k) * f, self.tokenizer.decode(ids), "context")
                    for c, ids in enumerate(texts) if ids]
@@ -459,9 +253,31 @@ class Generator:
         x0, texts, _, _ = self.context(context)
         return RolloutSession(self, x0.to(self.device), texts, batch, seed)
 
+    def rollout_actions(self, actions: np.ndarray | Sequence | None, n_frames: int, batch: int) -> np.ndarray | None:
+        """The env actions of ``n_frames`` generated frames, ``(n_frames,)`` or ``(B, n_frames)``, as
+        ``(B, chunks * F)`` (the last chunk padded with its last action); ``None`` for models
+        without actions (which must get none)."""
+        if self.cfg.variant != "action-id":
+            if actions is not None:
+                raise ValueError(f"a {self.cfg.variant!r} model takes no actions; drop actions=")
+            return None
+        if actions is None:
+            raise ValueError(f"an 'action-id' model needs actions: the env action leading to each of the "
+                             f"{n_frames} generated frames (actions=, shape ({n_frames},) or ({batch}, {n_frames}))")
+        a = np.asarray(actions)
+        if a.ndim == 1:
+            a = np.broadcast_to(a, (batch, a.shape[0]))
+        if a.ndim != 2 or a.shape[0] != batch or a.shape[1] < n_frames:
+            raise ValueError(f"actions must have shape ({n_frames},) or ({batch}, {n_frames}) (one per generated "
+                             f"frame), got {np.shape(actions)}")
+        total = -(-n_frames // self.frames_per_chunk) * self.frames_per_chunk
+        a = a[:, :n_frames]
+        return np.concatenate([a, np.repeat(a[:, -1:], total - n_frames, axis=1)], axis=1)
+
     @torch.inference_mode()
     def generate(self, context: Episode | np.ndarray, n_frames: int, interventions: Sequence[TextEvent] = (),
-                 seed: int = 0, batch: int = 1, progress: Callable[[int], None] | None = None) -> Rollout:
+                 seed: int = 0, batch: int = 1, progress: Callable[[int], None] | None = None,
+                 actions: np.ndarray | Sequence | None = None) -> Rollout:
         """Roll out ``n_frames`` frames after ``context``.
 
         Args:
@@ -471,6 +287,9 @@ class Generator:
                 events of one chunk are joined with the config's text separator.
             seed: base seed; element b uses the stream seeded by ``(seed, b)``.
             batch: rollouts in parallel. progress: called with the frames done after each chunk.
+            actions: ``action-id`` models only (required there): the env action leading to each
+                generated frame, ``(n_frames,)`` or ``(batch, n_frames)``; ``actions[j]`` is taken
+                at the frame before generated frame j (the last context frame for j = 0).
         """
         if n_frames < 1:
             raise ValueError(f"n_frames must be >= 1, got {n_frames}")
@@ -483,6 +302,7 @@ class Generator:
             if not self.text_enabled:
                 raise ValueError(f"a {self.cfg.variant!r} model takes no text; drop the interventions")
             by_chunk.setdefault(e.frame // f, []).append(e.text)
+        acts = self.rollout_actions(actions, n_frames, batch)
         x0, texts, ctx_frames, ctx_entries = self.context(context)
         session = RolloutSession(self, x0.to(self.device), texts, batch, seed)
         transcripts = [list(ctx_entries) for _ in range(batch)]
@@ -490,7 +310,7 @@ class Generator:
         for j in range(-(-n_frames // f)):
             user = by_chunk.get(j)
             text = self.cfg.sequence.text_separator.join(user) if user else None
-            frames, entries = session.step([text] * batch)
+            frames, entries = session.step([text] * batch, actions=None if acts is None else acts[:, j * f:(j + 1) * f])
             chunks.append(frames)
             for tr, new in zip(transcripts, entries):
                 tr += new

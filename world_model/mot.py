@@ -17,6 +17,11 @@ The network is a plain ``nn.Module``. ``forward`` takes a full training sequence
 mask; ``extend`` runs a segment against a per-layer ``KVCache`` and either appends it (text,
 clean chunks) or not (a noisy chunk at each ODE step), for KV-cached rollouts.
 
+Inference fast paths (same results up to float rounding; tested against ``forward``): the
+cache is a preallocated, doubling buffer (no ``torch.cat`` per call); a segment of one
+modality skips the routing index work; the adaLN projections run once per distinct flow time
+(a chunk has one), not per token; attention runs without a mask when every key is visible.
+
 Example:
     >>> cfg = ModelConfig(dim=32, depth=2, heads=2, vocab_size=260, token_dim=12,
     ...                   tokens_per_frame=4, frames_per_chunk=2)
@@ -47,52 +52,120 @@ class MoTOutput:
     velocity: torch.Tensor
 
 
-@dataclass
 class KVCache:
     """Per-layer keys and values ``(B, H, S, E)`` of the tokens appended so far.
 
-    ``valid (B, S)`` is False for keys no query may see (padding of ragged batches).
+    ``valid (B, S)`` is False for keys no query may see (padding of ragged batches). The keys
+    live in preallocated buffers ``(B, H, capacity, E)`` that double when full, so appending a
+    segment copies only that segment; ``keys``/``values``/``valid`` are views of the first
+    ``length`` entries. A segment that is run but not appended (a noisy chunk) is written to
+    the spare room after ``length`` and overwritten by the next segment.
+
+    Args:
+        keys, values: per layer ``(B, H, S, E)`` (the buffers start as these tensors).
+        valid: ``(B, S)``.
     """
 
-    keys: list[torch.Tensor]
-    values: list[torch.Tensor]
-    valid: torch.Tensor
+    def __init__(self, keys: list[torch.Tensor], values: list[torch.Tensor], valid: torch.Tensor) -> None:
+        self._k, self._v, self._valid = list(keys), list(values), valid
+        self._n = int(valid.shape[1])
+        self.all_valid = bool(valid.all())
 
     @property
     def length(self) -> int:
-        return int(self.valid.shape[1])
+        return self._n
+
+    @property
+    def keys(self) -> list[torch.Tensor]:
+        return [k[:, :, :self._n] for k in self._k]
+
+    @property
+    def values(self) -> list[torch.Tensor]:
+        return [v[:, :, :self._n] for v in self._v]
+
+    @property
+    def valid(self) -> torch.Tensor:
+        return self._valid[:, :self._n]
+
+    def _empty(self) -> KVCache:
+        """Treat the buffers as spare room: length 0."""
+        self._n, self.all_valid = 0, True
+        return self
 
     def clone(self) -> KVCache:
-        return KVCache([k.clone() for k in self.keys], [v.clone() for v in self.values], self.valid.clone())
+        out = KVCache([k.clone() for k in self._k], [v.clone() for v in self._v], self._valid.clone())
+        out._n, out.all_valid = self._n, self.all_valid
+        return out
+
+    @staticmethod
+    def _room(buf: torch.Tensor, need: int, like: torch.Tensor, dim: int) -> torch.Tensor:
+        """``buf`` with at least ``need`` entries along ``dim`` (doubling), in ``like``'s dtype."""
+        cap = buf.shape[dim]
+        if cap >= need and buf.dtype == like.dtype:
+            return buf
+        shape = list(buf.shape)
+        shape[dim] = max(need, 2 * cap, 64) if cap < need else cap
+        out = torch.empty(shape, dtype=like.dtype, device=buf.device)
+        out.narrow(dim, 0, cap).copy_(buf)
+        return out
+
+    def attend(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Write a segment's ``k, v (B, H, L, E)`` after the cached keys (not yet appended) and
+        return the keys and values ``(B, H, length + L, E)`` it attends to."""
+        n, L = self._n, k.shape[2]
+        self._k[layer] = kb = self._room(self._k[layer], n + L, k, 2)
+        self._v[layer] = vb = self._room(self._v[layer], n + L, v, 2)
+        kb[:, :, n:n + L] = k
+        vb[:, :, n:n + L] = v
+        return kb[:, :, :n + L], vb[:, :, :n + L]
+
+    def append(self, valid: torch.Tensor) -> None:
+        """Keep the segment last passed to ``attend`` (every layer): ``valid (B, L)``."""
+        n, L = self._n, valid.shape[1]
+        self._valid = vb = self._room(self._valid, n + L, valid, 1)
+        vb[:, n:n + L] = valid
+        self._n = n + L
+        self.all_valid = self.all_valid and bool(valid.all())
 
 
 class _Routing:
-    """Indices that sort flattened tokens by tower and put them back (``inverse``)."""
+    """Which towers a segment's tokens go to, and indices that sort flattened tokens by tower
+    and put them back. ``towers`` lists the towers that get tokens (a segment of one modality
+    goes to its tower whole, without any index work)."""
 
     def __init__(self, modality: torch.Tensor, towers: int) -> None:
         flat = modality.reshape(-1)                                           # (B*L,)
+        self.towers, self.index = [0], None
         if towers == 1:
-            self.index = [torch.arange(flat.numel(), device=flat.device)]
-        else:
-            self.index = [(flat != VIDEO).nonzero().squeeze(-1), (flat == VIDEO).nonzero().squeeze(-1)]
+            return
+        is_video = flat == VIDEO
+        nv = int(is_video.sum())
+        if nv in (0, flat.numel()):
+            self.towers = [1 if nv else 0]
+            return
+        self.towers = [0, 1]
+        self.index = [(~is_video).nonzero().squeeze(-1), is_video.nonzero().squeeze(-1)]
         self.sizes = [int(i.numel()) for i in self.index]
-        self.single = towers == 1
-        if not self.single:
-            self.perm = torch.cat(self.index)
-            self.inverse = torch.argsort(self.perm)
+        self.perm = torch.cat(self.index)
+        self.inverse = torch.argsort(self.perm)
 
     def split(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """``(B*L, ...)`` -> per-tower ``(M_i, ...)``."""
-        if self.single:
+        """``(B*L, ...)`` -> per active tower ``(M_i, ...)``."""
+        if self.index is None:
             return [x]
         return list(torch.index_select(x, 0, self.perm).split(self.sizes))  # index_select: cheap backward
 
     def merge(self, parts: list[torch.Tensor]) -> torch.Tensor:
         """Inverse of ``split``."""
-        if self.single:
+        if self.index is None:
             return parts[0]
         dtype = torch.promote_types(parts[0].dtype, parts[1].dtype)
         return torch.index_select(torch.cat([p.to(dtype) for p in parts]), 0, self.inverse)
+
+
+# A tower's flow-time conditioning: embeddings of the distinct times ``(U, D)`` and, per token,
+# the index of its time ``(M,)`` (None: one time for all tokens, broadcast). None: no adaLN.
+Cond = tuple[torch.Tensor, torch.Tensor | None] | None
 
 
 class RMSNorm(nn.RMSNorm):
@@ -133,20 +206,27 @@ class Tower(nn.Module):
             nn.init.zeros_(self.adaln.weight)
             nn.init.zeros_(self.adaln.bias)
 
-    def modulation(self, temb: torch.Tensor | None) -> list[torch.Tensor | None]:
-        """shift1, scale1, gate1, shift2, scale2, gate2 ``(M, D)`` (Nones without adaLN)."""
+    def modulation(self, cond: Cond) -> list[torch.Tensor | None]:
+        """shift1, scale1, gate1, shift2, scale2, gate2, each ``(M, D)`` or ``(1, D)`` (Nones
+        without adaLN). The projection runs once per distinct flow time, not per token."""
         if self.adaln is None:
             return [None] * 6
-        assert temb is not None
-        return list(self.adaln(F.silu(temb)).chunk(6, dim=-1))
+        assert cond is not None
+        emb, inverse = cond
+        mods = self.adaln(F.silu(emb))                                        # (U, 6D)
+        if inverse is not None:
+            mods = mods.index_select(0, inverse)                              # (M, 6D)
+        return list(mods.chunk(6, dim=-1))
 
 
 def _modulate(x: torch.Tensor, shift: torch.Tensor | None, scale: torch.Tensor | None) -> torch.Tensor:
-    return x if shift is None else x * (1 + scale) + shift
+    """``x * (1 + scale) + shift`` (one fused op)."""
+    return x if shift is None else torch.addcmul(shift, x, 1 + scale)
 
 
-def _gate(x: torch.Tensor, gate: torch.Tensor | None) -> torch.Tensor:
-    return x if gate is None else x * gate
+def _residual(x: torch.Tensor, y: torch.Tensor, gate: torch.Tensor | None) -> torch.Tensor:
+    """``x + gate * y`` (one fused op), or ``x + y`` without a gate."""
+    return x + y if gate is None else torch.addcmul(x, y, gate)
 
 
 def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -165,16 +245,19 @@ class Block(nn.Module):
         self.towers = nn.ModuleList([Tower(cfg, adaptive=not cfg.mot)]
                                     + ([Tower(cfg, adaptive=True)] if cfg.mot else []))
 
-    def forward(self, x: torch.Tensor, route: _Routing, temb: list[torch.Tensor | None],
-                rope: tuple[torch.Tensor, torch.Tensor], mask: torch.Tensor,
-                cache: tuple[torch.Tensor, torch.Tensor] | None = None,
+    def forward(self, x: torch.Tensor, route: _Routing, cond: list[Cond],
+                rope: tuple[torch.Tensor, torch.Tensor], mask: torch.Tensor | None,
+                cache: tuple[KVCache, int] | None = None,
                 ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        """x ``(B, L, D)``, mask ``(B, L, S)``; returns the new x and this segment's (k, v)."""
+        """x ``(B, L, D)``, mask ``(B, L, S)`` (None: every key visible), cond per active tower
+        of ``route``, cache ``(KVCache, layer)``; returns the new x and this segment's (k, v)."""
         b, L, d = x.shape
         h, e = self.heads, d // self.heads
-        mods = [t.modulation(te) for t, te in zip(self.towers, temb)]
+        towers = [self.towers[i] for i in route.towers]
+        mods = [t.modulation(c) for t, c in zip(towers, cond)]
+        xs = route.split(x.reshape(b * L, d))
         qs, ks, vs = [], [], []
-        for tower, xm, mod in zip(self.towers, route.split(x.reshape(b * L, d)), mods):
+        for tower, xm, mod in zip(towers, xs, mods):
             hm = _modulate(tower.norm1(xm), mod[0], mod[1])
             q, k, v = tower.qkv(hm).view(-1, 3, h, e).unbind(1)               # (M, H, E) each
             qs.append(tower.q_norm(q))
@@ -185,14 +268,15 @@ class Block(nn.Module):
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))                      # (B, H, L, E)
         k_new, v_new = k, v
         if cache is not None:
-            k, v = torch.cat([cache[0].to(k.dtype), k], 2), torch.cat([cache[1].to(v.dtype), v], 2)  # (B, H, S, E)
-        att = F.scaled_dot_product_attention(q, k, v, attn_mask=mask[:, None])  # (B, H, L, E)
-        att = att.transpose(1, 2).reshape(b * L, d)
+            k, v = cache[0].attend(cache[1], k, v)                            # (B, H, S, E)
+            k, v = k.to(q.dtype), v.to(q.dtype)
+        att = F.scaled_dot_product_attention(q, k, v, attn_mask=None if mask is None else mask[:, None])
+        att = att.transpose(1, 2).reshape(b * L, d)                           # (B*L, D)
         outs = []
-        for tower, am, xm, mod in zip(self.towers, route.split(att), route.split(x.reshape(b * L, d)), mods):
-            xm = xm + _gate(tower.out(am), mod[2])
+        for tower, am, xm, mod in zip(towers, route.split(att), xs, mods):
+            xm = _residual(xm, tower.out(am), mod[2])
             hm = _modulate(tower.norm2(xm), mod[3], mod[4])
-            outs.append(xm + _gate(tower.ffn(hm), mod[5]))
+            outs.append(_residual(xm, tower.ffn(hm), mod[5]))
         return route.merge(outs).view(b, L, d), (k_new, v_new)
 
 
@@ -252,54 +336,86 @@ class MoT(nn.Module):
         return ang.cos()[:, :, None], ang.sin()[:, :, None]
 
     def _embed(self, tokens: torch.Tensor, video: torch.Tensor, modality: torch.Tensor,
-               frame_index: torch.Tensor, patch_index: torch.Tensor) -> torch.Tensor:
+               frame_index: torch.Tensor, patch_index: torch.Tensor, route: _Routing) -> torch.Tensor:
         """Token embeddings ``(B*L, D)``: text ids, or video patches + patch + frame embeddings."""
+        def text(sel: torch.Tensor | None) -> torch.Tensor:                                  # (Mt, D)
+            ids = tokens.reshape(-1)
+            return self.tok_emb(ids if sel is None else ids[sel])
+
+        def vid(sel: torch.Tensor | None) -> torch.Tensor:                                   # (Mv, D)
+            v, p, f = video.reshape(-1, video.shape[-1]), patch_index.reshape(-1), frame_index.reshape(-1)
+            if sel is not None:
+                v, p, f = v[sel], p[sel], f[sel]
+            return self.video_in(v.to(self.video_in.weight.dtype)) + self.patch_emb(p) + self.frame_emb(f)
+
+        if route.index is None and len(self.blocks[0].towers) == 2:   # one modality: no index work
+            return vid(None) if route.towers == [1] else text(None)
         is_video = modality.reshape(-1) == VIDEO
         t_idx, v_idx = (~is_video).nonzero().squeeze(-1), is_video.nonzero().squeeze(-1)
-        text = self.tok_emb(tokens.reshape(-1)[t_idx])                                       # (Mt, D)
-        vid = (self.video_in(video.reshape(-1, video.shape[-1])[v_idx])
-               + self.patch_emb(patch_index.reshape(-1)[v_idx]) + self.frame_emb(frame_index.reshape(-1)[v_idx]))
+        te, ve = text(t_idx), vid(v_idx)
         x = torch.zeros(is_video.numel(), self.cfg.dim, device=tokens.device,
-                        dtype=torch.promote_types(text.dtype, vid.dtype))
-        return x.index_copy(0, t_idx, text.to(x.dtype)).index_copy(0, v_idx, vid.to(x.dtype))
+                        dtype=torch.promote_types(te.dtype, ve.dtype))
+        return x.index_copy(0, t_idx, te.to(x.dtype)).index_copy(0, v_idx, ve.to(x.dtype))
 
     def _time_emb(self, t: torch.Tensor) -> torch.Tensor:
         """``(M,)`` flow times -> ``(M, D)`` embeddings."""
         return self.time_mlp(timestep_embedding(t, self.time_freq).to(self.video_in.weight.dtype))
 
-    def _time(self, route: _Routing, flow_t: torch.Tensor) -> list[torch.Tensor | None]:
-        """Per-tower flow-time embeddings ``(M, D)`` (None for the text tower)."""
-        parts = route.split(flow_t.reshape(-1))
-        embs: list[torch.Tensor | None] = [self._time_emb(t) for t in parts]
-        if not route.single:
-            embs[0] = None
-        return embs
+    def _cond(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Flow times ``(M,)`` -> embeddings of the distinct times ``(U, D)`` and each token's index."""
+        uniq, inverse = torch.unique(t, return_inverse=True)
+        return self._time_emb(uniq), (None if uniq.numel() == 1 else inverse)
 
-    def _heads(self, x: torch.Tensor, modality: torch.Tensor, flow_t: torch.Tensor) -> MoTOutput:
+    def _time(self, route: _Routing, flow_t: torch.Tensor) -> list[Cond]:
+        """Per active tower, its flow-time conditioning (None for the text tower)."""
+        parts = route.split(flow_t.reshape(-1))
+        adaptive = [self.blocks[0].towers[i].adaln is not None for i in route.towers]
+        return [self._cond(t) if a and t.numel() else None for t, a in zip(parts, adaptive)]
+
+    def _heads(self, x: torch.Tensor, modality: torch.Tensor, flow_t: torch.Tensor, route: _Routing) -> MoTOutput:
         b, L, d = x.shape
-        xf, is_video = x.reshape(b * L, d), modality.reshape(-1) == VIDEO
-        t_idx, v_idx = (~is_video).nonzero().squeeze(-1), is_video.nonzero().squeeze(-1)
-        logits = self.text_head(self.text_norm(xf[t_idx]))                                  # (Mt, V)
-        temb = self._time_emb(flow_t.reshape(-1)[v_idx])
-        shift, scale = self.video_final_ada(F.silu(temb)).chunk(2, dim=-1)
-        vel = self.video_head(_modulate(self.video_norm(xf[v_idx]), shift, scale))          # (Mv, P)
-        out_l = logits.new_zeros(b * L, logits.shape[-1], dtype=torch.float32).index_copy(0, t_idx, logits.float())
-        out_v = vel.new_zeros(b * L, vel.shape[-1], dtype=torch.float32).index_copy(0, v_idx, vel.float())
-        return MoTOutput(out_l.view(b, L, -1), out_v.view(b, L, -1))
+        xf = x.reshape(b * L, d)
+        if route.index is None and len(self.blocks[0].towers) == 2:   # one modality
+            t_idx = v_idx = None
+            has_text, has_video = route.towers == [0], route.towers == [1]
+        else:
+            is_video = modality.reshape(-1) == VIDEO
+            t_idx, v_idx = (~is_video).nonzero().squeeze(-1), is_video.nonzero().squeeze(-1)
+            has_text = has_video = True
+        v_out, p_out = self.text_head.out_features, self.video_head.out_features
+        if has_text:
+            logits = self.text_head(self.text_norm(xf if t_idx is None else xf[t_idx])).float()    # (Mt, V)
+            if t_idx is not None:
+                logits = logits.new_zeros(b * L, v_out).index_copy(0, t_idx, logits)
+        else:
+            logits = xf.new_zeros(b * L, v_out, dtype=torch.float32)
+        if has_video:
+            ft = flow_t.reshape(-1)
+            emb, inverse = self._cond(ft if v_idx is None else ft[v_idx])
+            mod = self.video_final_ada(F.silu(emb))                                                # (U, 2D)
+            if inverse is not None:
+                mod = mod.index_select(0, inverse)
+            shift, scale = mod.chunk(2, dim=-1)
+            vel = self.video_head(_modulate(self.video_norm(xf if v_idx is None else xf[v_idx]),
+                                            shift, scale)).float()                                 # (Mv, P)
+            if v_idx is not None:
+                vel = vel.new_zeros(b * L, p_out).index_copy(0, v_idx, vel)
+        else:
+            vel = xf.new_zeros(b * L, p_out, dtype=torch.float32)
+        return MoTOutput(logits.view(b, L, -1), vel.view(b, L, -1))
 
     def _run(self, tokens: torch.Tensor, video: torch.Tensor, modality: torch.Tensor, position: torch.Tensor,
-             frame_index: torch.Tensor, patch_index: torch.Tensor, flow_t: torch.Tensor, mask: torch.Tensor,
+             frame_index: torch.Tensor, patch_index: torch.Tensor, flow_t: torch.Tensor, mask: torch.Tensor | None,
              cache: KVCache | None) -> tuple[MoTOutput, list[tuple[torch.Tensor, torch.Tensor]]]:
         b, L = tokens.shape
         route = _Routing(modality, len(self.blocks[0].towers))
-        x = self._embed(tokens, video, modality, frame_index, patch_index).view(b, L, -1)  # (B, L, D)
-        temb, rope = self._time(route, flow_t), self._rope(position)
+        x = self._embed(tokens, video, modality, frame_index, patch_index, route).view(b, L, -1)  # (B, L, D)
+        cond, rope = self._time(route, flow_t), self._rope(position)
         kvs = []
         for i, block in enumerate(self.blocks):
-            past = None if cache is None else (cache.keys[i], cache.values[i])
-            x, kv = block(x, route, temb, rope, mask, past)
+            x, kv = block(x, route, cond, rope, mask, None if cache is None else (cache, i))
             kvs.append(kv)
-        return self._heads(x, modality, flow_t), kvs
+        return self._heads(x, modality, flow_t, route), kvs
 
     # -- public API --------------------------------------------------------------------------
     def forward(self, tokens: torch.Tensor, video: torch.Tensor, modality: torch.Tensor, position: torch.Tensor,
@@ -318,12 +434,13 @@ class MoT(nn.Module):
         out, _ = self._run(tokens, video, modality, position, frame_index, patch_index, flow_t, mask, None)
         return out
 
-    def new_cache(self, batch_size: int, device: torch.device | str = "cpu") -> KVCache:
-        """An empty KV cache for ``extend``."""
+    def new_cache(self, batch_size: int, device: torch.device | str = "cpu", capacity: int = 0) -> KVCache:
+        """An empty KV cache for ``extend`` (``capacity``: tokens to preallocate; it grows anyway)."""
         h, e = self.cfg.heads, self.cfg.dim // self.cfg.heads
-        empty = torch.zeros(batch_size, h, 0, e, device=device)
-        return KVCache([empty] * len(self.blocks), [empty] * len(self.blocks),
-                       torch.zeros(batch_size, 0, dtype=torch.bool, device=device))
+        layers = len(self.blocks)
+        return KVCache([torch.empty(batch_size, h, capacity, e, device=device) for _ in range(layers)],
+                       [torch.empty(batch_size, h, capacity, e, device=device) for _ in range(layers)],
+                       torch.zeros(batch_size, capacity, dtype=torch.bool, device=device))._empty()
 
     def extend(self, cache: KVCache, tokens: torch.Tensor, video: torch.Tensor, modality: torch.Tensor,
                position: torch.Tensor, frame_index: torch.Tensor, patch_index: torch.Tensor,
@@ -336,22 +453,26 @@ class MoT(nn.Module):
         see each other both ways. Use ``append=True`` for text and clean chunks and
         ``append=False`` to evaluate a noisy chunk at each ODE step (it must not be cached).
         Arguments are as in ``forward``; ``valid (B, L)`` marks padding of ragged batches.
+        When every key is visible to every query (a chunk, or one token, over an all-valid
+        cache) attention runs without a mask.
 
         Example:
             >>> cache = net.new_cache(1)                                    # doctest: +SKIP
             >>> out = net.extend(cache, bos_and_text..., append=True)       # doctest: +SKIP
         """
         b, L = tokens.shape
-        if chunk_id is None:
-            chunk_id = torch.where(modality == VIDEO, 0, -1)
         if valid is None:
             valid = torch.ones(b, L, dtype=torch.bool, device=tokens.device)
-        inner = build_attention_mask(modality, chunk_id, torch.zeros_like(valid), valid)      # (B, L, L)
-        mask = torch.cat([cache.valid[:, None, :].expand(b, L, cache.length), inner], dim=-1)  # (B, L, S)
-        out, kvs = self._run(tokens, video, modality, position, frame_index, patch_index, flow_t, mask, cache)
+        mask: torch.Tensor | None = None
+        seg_valid = bool(valid.all())
+        one_chunk = L == 1 or (bool((modality == VIDEO).all())
+                               and (chunk_id is None or bool((chunk_id == chunk_id[:, :1]).all())))
+        if not (cache.all_valid and seg_valid and one_chunk):
+            if chunk_id is None:
+                chunk_id = torch.where(modality == VIDEO, 0, -1)
+            inner = build_attention_mask(modality, chunk_id, torch.zeros_like(valid), valid)  # (B, L, L)
+            mask = torch.cat([cache.valid[:, None, :].expand(b, L, cache.length), inner], dim=-1)  # (B, L, S)
+        out, _ = self._run(tokens, video, modality, position, frame_index, patch_index, flow_t, mask, cache)
         if append:
-            for i, (k, v) in enumerate(kvs):
-                cache.keys[i] = torch.cat([cache.keys[i].to(k.dtype), k], 2)
-                cache.values[i] = torch.cat([cache.values[i].to(v.dtype), v], 2)
-            cache.valid = torch.cat([cache.valid, valid], dim=1)
+            cache.append(valid)
         return out

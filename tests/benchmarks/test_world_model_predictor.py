@@ -77,3 +77,34 @@ def test_benchmark_runs_a_run_directory_and_refuses_another_frame_size(pong_run:
     with pytest.raises(ValueError, match="frames"):
         run_controllability([pred], "ALE/Pong-v5", n_branches=1, horizon=2, suite="pong", seed=3,
                             out=tmp_path / "c", context_frames=4, frame_size=32, idm_steps=0, policy="random")
+
+
+def test_action_id_run_is_rolled_out_with_the_script_actions(tmp_path: Path) -> None:
+    """An action-id run gets each script's env actions (not its text): the same text with other
+    actions gives another future, the same actions the same future."""
+    from dataclasses import replace
+
+    from tv2tv.world_model.generate import Generator, SamplingConfig
+    from tv2tv.world_model.synthetic import write_synthetic_store
+
+    store = EpisodeStore.open(write_synthetic_store(tmp_path / "data", n=1, steps=8, size=16))
+    cfg = build_config(TrainConfig, None, ["model.dim=32", "model.depth=2", "model.heads=2",
+                                           "sequence.frames_per_chunk=2", "sequence.patch=8", "variant=action-id"])
+    cfg = resolve_config(cfg, store.meta)
+    torch.manual_seed(0)
+    model = MoT(cfg.model)
+    with torch.no_grad():  # adaLN-Zero gates start at 0, which would hide the actions from frames
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    gen = Generator(model, cfg, store.meta.frame_shape, SamplingConfig(ode_steps=2), store.meta)
+    pred = WorldModelPredictor(gen, "action-id")
+    branch = replace(_branch(size=16), env="synthetic")
+    # Pong's up/down actions are 2/3; the synthetic game has actions 0..2, so map them into range.
+    up, down = (replace(s, actions=np.array([a] * 3)) for s, a in zip(branch.scripts, (2, 1)))
+    stay = Script("stay", up.steps, np.array([0, 0, 0]))       # "up"'s text, other actions
+    a = pred.predict(branch, [up, up], horizon=3, seed=0)
+    assert a.shape == (2, 3, 16, 16, 3) and a.dtype == np.uint8
+    b = pred.predict(branch, [up, stay], horizon=3, seed=0)
+    c = pred.predict(branch, [up, down], horizon=3, seed=0)
+    np.testing.assert_array_equal(a[0], b[0])
+    assert not np.array_equal(a[1], b[1]) and not np.array_equal(b[1], c[1])

@@ -10,7 +10,14 @@ import torch
 
 from tv2tv.recorders.store import EpisodeStore
 from tv2tv.world_model.data import WindowEncoder, resolve_config
-from tv2tv.world_model.generate import CHUNK, Generator, SamplingConfig, chunk_text, sample_token
+from tv2tv.world_model.generate import (
+    CHUNK,
+    Generator,
+    SamplingConfig,
+    chunk_text,
+    sample_token,
+    sample_tokens,
+)
 from tv2tv.world_model.interventions import TranscriptEntry, parse_script
 from tv2tv.world_model.mot import MoT
 from tv2tv.world_model.tokenizer import BOF, EOF, ByteTokenizer
@@ -145,3 +152,49 @@ def test_no_text_model_writes_no_text(parts) -> None:
     assert [t for t in out.tokens[0] if t not in (CHUNK, EOF, BOF)] == [256]   # only BOS
     with pytest.raises(ValueError, match="no-text"):
         gen.generate(ep, 4, parse_script("0: move up"))
+
+
+def test_sample_tokens_rows_equal_single_rows() -> None:
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(16, 40, generator=g) * 3
+    u = torch.rand(16, generator=g)
+    for temperature, top_p in ((1.0, 0.9), (0.7, 1.0), (0.0, 0.5)):
+        ids = sample_tokens(logits, temperature, top_p, u).tolist()
+        assert ids == [sample_token(logits[i], temperature, top_p, float(u[i])) for i in range(16)]
+    assert len(set(sample_tokens(logits, 1.0, 0.9, u).tolist())) > 3       # really sampled
+
+
+def _count_calls(gen: Generator) -> list[int]:
+    calls = [0]
+    extend = gen.model.extend
+
+    def counting(*args, **kwargs):
+        calls[0] += 1
+        return extend(*args, **kwargs)
+
+    gen.model.extend = counting  # type: ignore[method-assign]
+    return calls
+
+
+def test_batch_text_is_one_call_then_one_call_per_token(parts) -> None:
+    """Ragged forced texts of a batch go in as ONE padded segment; free text costs one call
+    per token for the whole batch; both give what each element gives alone."""
+    texts = ["up", "move down a lot", None]
+    gen = make_gen(parts, max_text_tokens=0)
+    calls = _count_calls(gen)
+    session = gen.start(parts[3].frames[0], batch=3, seed=0)
+    calls[0] = 0
+    session.step(texts)
+    assert calls[0] == 1 + 1 + 2          # text segment, 2 ODE steps, the clean chunk
+    gen = make_gen(parts, max_text_tokens=5, temperature=1.0)
+    calls = _count_calls(gen)
+    batch = gen.start(parts[3].frames[0], batch=3, seed=4)
+    calls[0] = 0
+    frames, entries = batch.step(texts, continue_text=True)
+    assert calls[0] <= 1 + 5 + 3          # forced texts, <= 5 sampled tokens (the last with BOF), ODE, chunk
+    for i, t in enumerate(texts):
+        one = make_gen(parts, max_text_tokens=5, temperature=1.0).start(parts[3].frames[0], batch=3, seed=4)
+        alone = [t if j == i else "x" * (3 + j) for j in range(3)]    # other elements: other texts
+        f1, e1 = one.step(alone, continue_text=True)
+        assert e1[i] == entries[i] and one.tokens[i] == batch.tokens[i]
+        assert np.abs(f1[i].astype(int) - frames[i].astype(int)).max() <= 1

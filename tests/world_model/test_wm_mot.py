@@ -64,15 +64,16 @@ def test_forward_shapes(mot: bool) -> None:
     assert torch.isfinite(out.logits).all() and torch.isfinite(out.velocity).all()
 
 
-@pytest.mark.parametrize("mot", [True, False])
-def test_kv_cache_equals_full_sequence(mot: bool) -> None:
+@pytest.mark.parametrize("mot,capacity", [(True, 0), (False, 0), (True, 5)])
+def test_kv_cache_equals_full_sequence(mot: bool, capacity: int) -> None:
     """Appending text and clean chunks to a cache and evaluating noisy chunks against it
-    (without appending) gives the full-sequence logits and velocities (fp32, 1e-5)."""
+    (without appending) gives the full-sequence logits and velocities (fp32, 1e-5), whether
+    the cache's buffers grow (capacity 0 or 5) or not."""
     net = _net(mot).eval()
     batch = _batch([[104, 105], [], [1, 2, 3], [7]], last_clean=True)
     video, flow_t = _inputs(batch)
     full = _full(net, batch, video, flow_t)
-    cache = net.new_cache(batch.tokens.shape[0])
+    cache = net.new_cache(batch.tokens.shape[0], capacity=capacity)
     appended = 0
     with torch.no_grad():
         for sl in _segments(batch):
@@ -84,6 +85,27 @@ def test_kv_cache_equals_full_sequence(mot: bool) -> None:
             appended += 0 if noisy else sl.stop - sl.start
             assert cache.length == appended
     assert full.velocity.abs().max() > 0.1 and full.logits.abs().max() > 0.1   # not a trivial comparison
+    assert cache.valid.all() and cache.keys[0].shape[2] == cache.valid.shape[1] == appended
+
+
+def test_kv_cache_clone_and_views() -> None:
+    """``keys``/``values``/``valid`` are the appended entries only; a clone is independent."""
+    net = _net().eval()
+    batch = _batch([[5, 6], [7]], b=1, last_clean=True)
+    video, flow_t = _inputs(batch)
+    args = (batch.tokens, video, batch.modality, batch.position, batch.frame_index, batch.patch_index, flow_t)
+    cache = net.new_cache(1, capacity=2)
+    with torch.no_grad():
+        net.extend(cache, *args, append=True, chunk_id=batch.chunk_id)
+        copy = cache.clone()
+        keys = [k.clone() for k in cache.keys]
+        net.extend(cache, *args, append=False, chunk_id=batch.chunk_id)     # scratch writes only
+        assert cache.length == copy.length == batch.tokens.shape[1]
+        for k, k0 in zip(cache.keys, keys):
+            torch.testing.assert_close(k, k0, atol=0, rtol=0)
+        net.extend(cache, *args, append=True, chunk_id=batch.chunk_id)
+    assert cache.length == 2 * copy.length and copy.keys[0].shape[2] == copy.length
+    torch.testing.assert_close(copy.keys[1], keys[1], atol=0, rtol=0)
 
 
 def test_kv_cache_hides_invalid_keys() -> None:

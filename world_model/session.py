@@ -1,0 +1,367 @@
+"""A rollout in progress: ``RolloutSession`` and the two network backends it runs on.
+
+Legend: B batch, L segment length, n = F * N tokens per chunk (F frames of N tokens), P token
+dim, V vocab.
+
+A session holds one stream per guidance branch (the text-conditioned one, plus an all-text-
+dropped one when ``cfg_scale != 1``). ``step`` writes one chunk: the text segment before it
+(forced ids such as user text or action ids, then sampled bytes until ``BOF``), the chunk
+integrated from noise by the flow ODE, and the chunk appended as clean context with ``EOF``.
+Forced ids of a batch go in as ONE padded segment (padding keys are invalid), and free text
+costs one network call per token for the whole batch (sampled row-wise, vectorised).
+
+Backends: ``_CachedStream`` (``MoT.extend`` on a preallocated KV cache) and ``_FullStream``
+(the uncached reference: the whole sequence through ``MoT.forward`` at every call). They get
+the same segments, so they agree up to float rounding (tested).
+
+Example:
+    >>> session = Generator.from_run("runs/pong-tiny").start(frame, batch=2)      # doctest: +SKIP
+    >>> frames, entries = session.step(["move paddle up", None])                   # doctest: +SKIP
+    >>> frames.shape                                                                # doctest: +SKIP
+    (2, 2, 64, 64, 3)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, fields, replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from tv2tv.world_model.flow import integrate
+from tv2tv.world_model.interventions import TranscriptEntry
+from tv2tv.world_model.mot import MoT, MoTOutput
+from tv2tv.world_model.sequence import TEXT, VIDEO, build_attention_mask, build_sequence
+from tv2tv.world_model.tokenizer import BOF, BOS, EOF, NUM_BYTES, PAD
+
+if TYPE_CHECKING:
+    from tv2tv.world_model.generate import Generator
+
+CHUNK = -1  # marks a video chunk in ``Rollout.tokens``
+
+
+@dataclass
+class _Seg:
+    """A segment of new tokens, every field ``(B, L)`` (``video`` ``(B, L, P)``)."""
+
+    tokens: torch.Tensor
+    video: torch.Tensor
+    modality: torch.Tensor
+    position: torch.Tensor
+    frame_index: torch.Tensor
+    patch_index: torch.Tensor
+    flow_t: torch.Tensor
+    chunk_id: torch.Tensor
+    is_noisy: torch.Tensor
+    valid: torch.Tensor
+
+    @staticmethod
+    def cat(*segs: _Seg) -> _Seg:
+        if len(segs) == 1:
+            return segs[0]
+        return _Seg(**{f.name: torch.cat([getattr(s, f.name) for s in segs], 1) for f in fields(_Seg)})
+
+
+class _CachedStream:
+    """The KV-cached backend: ``MoT.extend``."""
+
+    def __init__(self, model: MoT, batch: int, device: torch.device, capacity: int = 0) -> None:
+        self.model, self.cache = model, model.new_cache(batch, device, capacity)
+
+    def run(self, s: _Seg, append: bool) -> MoTOutput:
+        return self.model.extend(self.cache, s.tokens, s.video, s.modality, s.position, s.frame_index,
+                                 s.patch_index, s.flow_t, append=append, chunk_id=s.chunk_id, valid=s.valid)
+
+
+class _FullStream:
+    """The uncached reference: the whole sequence through ``MoT.forward`` at every call."""
+
+    def __init__(self, model: MoT, batch: int, device: torch.device, capacity: int = 0) -> None:
+        self.model, self.history = model, None
+
+    def run(self, s: _Seg, append: bool) -> MoTOutput:
+        full = s if self.history is None else _Seg.cat(self.history, s)
+        mask = build_attention_mask(full.modality, full.chunk_id, full.is_noisy, full.valid)  # (B, S, S)
+        out = self.model(full.tokens, full.video, full.modality, full.position, full.frame_index,
+                         full.patch_index, full.flow_t, mask)
+        if append:
+            self.history = full
+        L = s.tokens.shape[1]
+        return MoTOutput(out.logits[:, -L:], out.velocity[:, -L:])
+
+
+def sample_tokens(logits: torch.Tensor, temperature: float, top_p: float, u: torch.Tensor) -> torch.Tensor:
+    """One id per row of ``logits (B, V)`` by inverse CDF of the uniform draws ``u (B,)``.
+
+    The CDF runs in id order (top-p only decides which ids are kept), so logits that differ
+    by float rounding (cached vs uncached) give the same id unless ``u`` sits on a boundary.
+    Rows are independent: a row gives the same id alone or in a batch.
+
+    Example:
+        >>> sample_tokens(torch.tensor([[0.0, 9.0], [9.0, 0.0]]), 1.0, 0.9, torch.tensor([0.5, 0.5])).tolist()
+        [1, 0]
+    """
+    if temperature == 0:
+        return logits.argmax(-1)
+    probs = torch.softmax(logits.double() / temperature, -1)                  # (B, V)
+    if top_p < 1:
+        sorted_p, order = probs.sort(-1, descending=True)
+        keep_sorted = sorted_p.cumsum(-1) - sorted_p < top_p                  # always keeps the top id
+        probs = probs * torch.zeros_like(probs).scatter(-1, order, keep_sorted.to(probs.dtype))
+    cdf = probs.cumsum(-1) / probs.sum(-1, keepdim=True)
+    idx = torch.searchsorted(cdf, u.to(cdf.dtype)[:, None].contiguous(), right=True)[:, 0]
+    return idx.clamp_max(logits.shape[-1] - 1)
+
+
+def sample_token(logits: torch.Tensor, temperature: float, top_p: float, u: float) -> int:
+    """One id from ``logits (V,)`` (``sample_tokens`` for one row)."""
+    return int(sample_tokens(logits[None], temperature, top_p, torch.tensor([u]))[0])
+
+
+def _marked_tokens(tokens: list[int], modality: list[int]) -> list[int]:
+    """Text ids of a sequence with one ``CHUNK`` marker per run of video tokens."""
+    out: list[int] = []
+    for x, m in zip(tokens, modality):
+        if m != VIDEO:
+            out.append(int(x))
+        elif not out or out[-1] != CHUNK:
+            out.append(CHUNK)
+    return out
+
+
+class RolloutSession:
+    """A rollout in progress, one chunk per ``step`` (used by ``Generator.generate`` and envs).
+
+    Args:
+        gen: the generator. context_x0: clean context chunks ``(K, n, P)``.
+        context_texts: K lists of ids before each context chunk (text, or action ids for an
+            ``action-id`` model). batch: B. seed: base seed.
+    """
+
+    def __init__(self, gen: Generator, context_x0: torch.Tensor, context_texts: list[list[int]],
+                 batch: int, seed: int) -> None:
+        self.gen, self.b = gen, batch
+        self.rngs = [torch.Generator().manual_seed(int(np.random.SeedSequence([seed, i]).generate_state(1)[0]))
+                     for i in range(batch)]
+        self.guided = gen.sampling.cfg_scale != 1.0
+        self.window = gen.context_chunks
+        x = context_x0.to(gen.device)
+        # The logical stream: per chunk, each element's text ids and the clean chunk (B, n, P).
+        self.units = [([list(t) for _ in range(batch)], x[k].expand(batch, *x[k].shape))
+                      for k, t in enumerate(context_texts)]
+        seq = build_sequence(context_texts, context_x0.cpu(), gen.n_per_frame, with_noisy=False,
+                             with_last_clean=True, text_loss=False)
+        ids = _marked_tokens(seq.tokens.tolist(), seq.modality.tolist())
+        self.tokens: list[list[int]] = [list(ids) for _ in range(batch)]
+        self.chunk, self.frame = len(self.units), 0
+        if self.window:
+            self.units = self.units[-self.window:]
+        # Per-chunk index tensors, shared by every chunk segment.
+        dev, n, N = gen.device, gen.n_per_chunk, gen.n_per_frame
+        idx = torch.arange(n, device=dev).expand(batch, n)
+        self._idx, self._frame_idx, self._patch_idx = idx, idx // N, idx % N
+        self._video_mod = torch.full((batch, n), VIDEO, dtype=torch.long, device=dev)
+        self._pad = torch.full((batch, n), PAD, dtype=torch.long, device=dev)
+        self._ones = torch.ones(batch, n, dtype=torch.bool, device=dev)
+        self._prefill()
+
+    def _capacity(self) -> int:
+        """Tokens to preallocate per cache: a full window of chunks with room for text."""
+        gen, s = self.gen, self.gen.sampling
+        chunks = (self.window or len(self.units) + 8) + 1
+        text = max(s.max_text_tokens, gen.cfg.sequence.max_text_bytes) + gen.frames_per_chunk + 2
+        return chunks * (gen.n_per_chunk + text) + 1
+
+    @torch.inference_mode()
+    def _prefill(self) -> None:
+        """Fresh streams holding ``BOS`` and the units (a training-like window, positions from 0)."""
+        b, dev = self.b, self.gen.device
+        stream = _CachedStream if self.gen.sampling.use_cache else _FullStream
+        cap = self._capacity()
+        self.streams = [stream(self.gen.model, b, dev, cap) for _ in range(2 if self.guided else 1)]
+        self.pos = []
+        for i, st in enumerate(self.streams):
+            pos = torch.zeros(b, dtype=torch.long, device=dev)
+            segs = [self._text_seg([[BOS]] * b, pos)]
+            for k, (texts, x) in enumerate(self.units):
+                pos = pos + segs[-1].valid.sum(1)
+                segs.append(self._text_seg([(t if i == 0 else []) + [BOF] for t in texts], pos))
+                pos = pos + segs[-1].valid.sum(1)
+                segs.append(self._chunk_seg(x, pos, torch.zeros(b, device=dev), noisy=False, chunk_id=k))
+            if i == 1:  # the unconditional stream: no text, so BOF follows EOF at once
+                pos = pos + segs[-1].valid.sum(1)
+                segs.append(self._text_seg([[BOF]] * b, pos))
+            out = st.run(_Seg.cat(*segs), append=True)
+            self.pos.append(pos + segs[-1].valid.sum(1))
+            if i == 0:
+                self.logits = out.logits[:, -1]                                            # (B, V)
+
+    # -- segments ---------------------------------------------------------------------------
+    def _append(self, i: int, seg: _Seg) -> MoTOutput:
+        out = self.streams[i].run(seg, append=True)
+        self.pos[i] = self.pos[i] + seg.valid.sum(1)
+        return out
+
+    def _text_seg(self, ids: list[list[int]], pos: torch.Tensor) -> _Seg:
+        """Text ids per element, right-padded with invalid PADs. ``pos (B,)`` the next positions."""
+        L, dev, P = max(len(x) for x in ids), self.gen.device, self.gen.token_dim
+        tok = torch.tensor([x + [PAD] * (L - len(x)) for x in ids], dtype=torch.long, device=dev)
+        lens = torch.tensor([len(x) for x in ids], device=dev)
+        valid = torch.arange(L, device=dev)[None] < lens[:, None]                            # (B, L)
+        zeros = torch.zeros(self.b, L, dtype=torch.long, device=dev)
+        return _Seg(tok, torch.zeros(self.b, L, P, device=dev), zeros + TEXT, pos[:, None] + valid.cumsum(1) - 1,
+                    zeros, zeros, torch.zeros(self.b, L, device=dev), zeros - 1, valid & False, valid)
+
+    def _chunk_seg(self, x: torch.Tensor, pos: torch.Tensor, flow_t: torch.Tensor, noisy: bool,
+                   chunk_id: int | None = None) -> _Seg:
+        """Chunk tokens ``x (B, n, P)`` at flow time ``flow_t (B,)``; clean ones are followed by EOF."""
+        b, n, _ = x.shape
+        cid = torch.full_like(self._pad, self.chunk if chunk_id is None else chunk_id)
+        seg = _Seg(self._pad, x, self._video_mod, pos[:, None] + self._idx, self._frame_idx, self._patch_idx,
+                   flow_t[:, None].expand(b, n).float(), cid, self._ones if noisy else ~self._ones, self._ones)
+        return seg if noisy else _Seg.cat(seg, self._text_seg([[EOF]] * b, pos + n))
+
+    # -- one step ---------------------------------------------------------------------------
+    def _feed(self, ids: list[list[int]], wrote: list[list[int]], done: list[bool]) -> None:
+        """Append one padded text segment (``[]``: nothing for that element) and keep each
+        element's logits after its last id."""
+        for i, x in enumerate(ids):
+            wrote[i] += [t for t in x if t != BOF]
+            self.tokens[i] += x
+            done[i] = done[i] or (bool(x) and x[-1] == BOF)
+        out = self._append(0, self._text_seg(ids, self.pos[0]))
+        last = torch.tensor([max(len(x), 1) - 1 for x in ids], device=self.gen.device)
+        self.logits = out.logits[torch.arange(self.b), last]                                # (B, V)
+
+    def _write_text(self, forced: list[list[int] | None], free: list[bool]) -> list[list[int]]:
+        """Feed forced ids (e.g. user text + BOF), then sample until BOF where ``free``; returns
+        the ids each element wrote, BOF excluded.
+
+        The first call holds every element's forced ids (or its first sampled id, or BOF) as
+        one padded segment; then one call per sampled token for the whole batch.
+        """
+        s, b = self.gen.sampling, self.b
+        wrote: list[list[int]] = [[] for _ in range(b)]
+        done = [False] * b
+        sampled = [0] * b
+        first = True
+        while not all(done):
+            ids: list[list[int]] = [[] for _ in range(b)]
+            draw = []
+            for i in range(b):
+                if done[i]:
+                    continue
+                if first and forced[i]:
+                    ids[i] = list(forced[i])  # type: ignore[arg-type]
+                elif not free[i] or sampled[i] >= s.max_text_tokens:
+                    ids[i] = [BOF]
+                else:
+                    draw.append(i)
+            if draw:
+                for i, t in zip(draw, self._sample(draw)):
+                    ids[i] = [t]
+                    sampled[i] += 1
+            for i in range(b):  # BOF is forced next: feed it in the same call
+                if ids[i] and ids[i][-1] != BOF and (not free[i] or sampled[i] >= s.max_text_tokens):
+                    ids[i].append(BOF)
+            first = False
+            self._feed(ids, wrote, done)
+        return wrote
+
+    def _sample(self, rows: list[int]) -> list[int]:
+        """One sampled id (a byte or BOF) for each element in ``rows``."""
+        s = self.gen.sampling
+        logits = self.logits[rows].float()
+        allowed = torch.full_like(logits[0], float("-inf"))
+        allowed[:NUM_BYTES] = 0.0
+        allowed[BOF] = 0.0
+        u = torch.stack([torch.rand((), generator=self.rngs[i]) for i in rows])
+        return sample_tokens(logits + allowed, s.temperature, s.top_p, u).tolist()
+
+    def _velocity(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        outs = [st.run(replace(tpl, video=x, flow_t=t[:, None].expand_as(tpl.flow_t).float()), append=False).velocity
+                for st, tpl in zip(self.streams, self._noisy)]                             # (B, n, P) each
+        if not self.guided:
+            return outs[0]
+        return outs[1] + self.gen.sampling.cfg_scale * (outs[0] - outs[1])
+
+    def _forced(self, texts: Sequence[str | None] | None, actions: np.ndarray | Sequence | None,
+                continue_text: bool) -> tuple[list[list[int] | None], list[bool], list[list[int] | None]]:
+        """Forced ids and ``free`` per element, and the user ids (for the transcript)."""
+        gen, b = self.gen, self.b
+        texts = list(texts) if texts is not None else [None] * b
+        if len(texts) != b:
+            raise ValueError(f"got {len(texts)} texts for a batch of {b}")
+        if gen.cfg.variant == "action-id":
+            if any(t for t in texts):
+                raise ValueError("an 'action-id' model takes actions, not text; pass actions=")
+            if actions is None:
+                raise ValueError(f"an 'action-id' model needs the {gen.frames_per_chunk} actions of the next "
+                                 f"chunk per element: pass actions= (shape ({b}, {gen.frames_per_chunk}))")
+            ids = gen.action_ids(actions, b)
+            return [[*x, BOF] for x in ids], [False] * b, [None] * b
+        if actions is not None:
+            raise ValueError(f"a {gen.cfg.variant!r} model takes no actions; drop actions=")
+        user = [gen.tokenizer.encode(t) if t else None for t in texts]
+        forced = [None if u is None else (u if continue_text else [*u, BOF]) for u in user]
+        free = [(u is None or continue_text) and gen.text_enabled for u in user]
+        return forced, free, user
+
+    @torch.inference_mode()
+    def step(self, texts: Sequence[str | None] | None = None, continue_text: bool = False,
+             actions: np.ndarray | Sequence | None = None) -> tuple[np.ndarray, list[list[TranscriptEntry]]]:
+        """Generate one chunk.
+
+        Args:
+            texts: per element, user text that replaces the model's text segment (``None``: the
+                model writes its own). ``continue_text``: let the model go on after the user's
+                text (a prefix) instead of closing the segment with ``BOF``.
+            actions: ``action-id`` models only (and required there): the env actions that lead
+                to the chunk's F frames, ``(B, F)`` or ``(F,)`` for every element; action ``j``
+                is the one taken at the frame before the chunk's frame ``j``, as in training.
+
+        Returns:
+            frames ``uint8 (B, F, H, W, C)`` and, per element, the new transcript entries.
+        """
+        gen, b = self.gen, self.b
+        forced, free, user = self._forced(texts, actions, continue_text)
+        wrote = self._write_text(forced, free)
+        entries: list[list[TranscriptEntry]] = [[] for _ in range(b)]
+        sep = gen.cfg.sequence.text_separator
+        for i in range(b):
+            if not gen.text_enabled:
+                continue
+            u = user[i]
+            model_ids = wrote[i][len(u):] if u is not None else wrote[i]
+            if u is not None:
+                entries[i].append(TranscriptEntry(self.frame, texts[i], "user"))  # type: ignore[index,arg-type]
+            model_text = gen.tokenizer.decode(model_ids)
+            model_text = model_text[len(sep):] if u is not None and model_text.startswith(sep) else model_text
+            if model_text:
+                entries[i].append(TranscriptEntry(self.frame, model_text, "model"))
+        noise = torch.stack([torch.randn(gen.n_per_chunk, gen.token_dim, generator=g) for g in self.rngs])
+        zero = torch.zeros(b, device=gen.device)
+        self._noisy = [self._chunk_seg(noise.to(gen.device), p, zero, noisy=True) for p in self.pos]
+        x0 = integrate(self._velocity, noise.to(gen.device), gen.sampling.ode_steps, gen.sampling.method)
+        frames = gen.codec.decode(x0.reshape(b, gen.frames_per_chunk, gen.n_per_frame, -1))   # (B, F, H, W, C)
+        clean = gen.codec.encode(frames).reshape(b, gen.n_per_chunk, -1).to(gen.device)      # as real context
+        for i in range(len(self.streams)):
+            seg = self._chunk_seg(clean, self.pos[i], zero, noisy=False)
+            if i == 1:  # the unconditional stream never has text: BOF follows EOF at once
+                seg = _Seg.cat(seg, self._text_seg([[BOF]] * b, self.pos[i] + seg.tokens.shape[1]))
+            out = self._append(i, seg)
+            if i == 0:
+                self.logits = out.logits[:, -1]
+        for t in self.tokens:
+            t += [CHUNK, EOF]
+        self.units.append((wrote, clean))
+        if self.window and len(self.units) > self.window:
+            # Slide: keep the newest half of the window and re-encode it from BOS, so the
+            # model always sees contexts of the lengths and positions it was trained on.
+            self.units = self.units[-max(1, (self.window + 1) // 2):]
+            self._prefill()
+        self.chunk += 1
+        self.frame += gen.frames_per_chunk
+        return frames.cpu().numpy(), entries
