@@ -30,6 +30,13 @@ class ModelConfig:
         ffn_mult: SwiGLU hidden width as a multiple of ``dim`` (before the 2/3 correction).
         mot: separate text and video towers (True, TV2TV) or one shared dense tower (False).
         rope_theta: rotary base. norm_eps: RMSNorm epsilon.
+        prediction: what the video head predicts: ``"x0"`` (the clean chunk, turned into the
+            velocity ``(x_t - x0) / max(t, x0_min_t)``) or ``"velocity"`` directly. Pixel patches
+            (8x8x3 = 192 values) are wider than a small model, and a network narrower than its
+            tokens cannot pass the noise through to predict a velocity; predicting x0 keeps the
+            noise out of the network (Li & He 2025, "Back to Basics: Let Denoising Generative
+            Models Denoise").
+        x0_min_t: the smallest t divided by when converting an x0 prediction to a velocity.
         vocab_size, token_dim, tokens_per_frame, frames_per_chunk: from data (0 = unresolved).
     """
 
@@ -40,6 +47,8 @@ class ModelConfig:
     mot: bool = True
     rope_theta: float = 10000.0
     norm_eps: float = 1e-6
+    prediction: str = "x0"
+    x0_min_t: float = 0.05
     vocab_size: int = 0
     token_dim: int = 0
     tokens_per_frame: int = 0
@@ -52,6 +61,10 @@ class ModelConfig:
             if getattr(self, name) < 1:
                 raise ValueError(f"model.{name} must be >= 1, got {getattr(self, name)} "
                                  f"(data-derived fields are set by resolve_config)")
+        if self.prediction not in ("x0", "velocity"):
+            raise ValueError(f"model.prediction must be 'x0' or 'velocity', got {self.prediction!r}")
+        if not 0 < self.x0_min_t <= 1:
+            raise ValueError(f"model.x0_min_t must be in (0, 1], got {self.x0_min_t}")
         if self.dim % self.heads or (self.dim // self.heads) % 2:
             raise ValueError(f"model.dim ({self.dim}) / model.heads ({self.heads}) must be an even integer")
 

@@ -11,7 +11,10 @@ al. 2024, "Mixture-of-Transformers"; facebookresearch/Mixture-of-Transformers). 
 tower is conditioned on the flow time t by adaptive norms with zero-initialised gates
 (adaLN-Zero, Peebles & Xie 2023, DiT). Positions: rotary over the sequence position ids, plus
 learned spatial (patch) and in-chunk frame embeddings on video tokens. ``mot=False`` gives
-the dense baseline: the same code with one shared tower for both modalities.
+the dense baseline: the same code with one shared tower for both modalities. The video head
+predicts the clean chunk x0 by default (``ModelConfig.prediction``), returned as the velocity
+``(x_t - x0) / t`` that the flow loss and the ODE use: 8x8x3 pixel patches are wider than a
+small model, which then cannot carry the noise through to predict a velocity itself.
 
 The network is a plain ``nn.Module``. ``forward`` takes a full training sequence and its
 mask; ``extend`` runs a segment against a per-layer ``KVCache`` and either appends it (text,
@@ -415,7 +418,12 @@ class MoT(nn.Module):
         for i, block in enumerate(self.blocks):
             x, kv = block(x, route, cond, rope, mask, None if cache is None else (cache, i))
             kvs.append(kv)
-        return self._heads(x, modality, flow_t, route), kvs
+        out = self._heads(x, modality, flow_t, route)
+        if self.cfg.prediction == "x0":  # the head predicts x0; v = (x_t - x0) / t (flow.py)
+            is_video = (modality == VIDEO)[..., None]                                   # (B, L, 1)
+            t = flow_t.float().clamp_min(self.cfg.x0_min_t)[..., None]                  # (B, L, 1)
+            out.velocity = torch.where(is_video, (video.float() - out.velocity) / t, out.velocity)
+        return out, kvs
 
     # -- public API --------------------------------------------------------------------------
     def forward(self, tokens: torch.Tensor, video: torch.Tensor, modality: torch.Tensor, position: torch.Tensor,
