@@ -152,7 +152,11 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:  # exists, owned by someone else
         return True
-    return True
+    try:  # a killed writer whose parent died too stays a zombie until init reaps it
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):  # no /proc (macOS): signal 0 is all we know
+        return True
 
 
 def is_stale_temp(path: Path, max_age_s: float = STALE_TEMP_AGE_S) -> bool:
