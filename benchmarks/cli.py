@@ -1,14 +1,15 @@
 """``tv2tv bench ...``: the benchmark commands.
 
 Each benchmark module in ``BENCH_MODULES`` has ``register(bench_subparsers)`` adding one
-``tv2tv bench NAME`` command; a module that is not built yet is left out of the help.
+``tv2tv bench NAME`` command.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 from typing import Any
+
+from tv2tv.cli import register_commands
 
 BENCH_MODULES = (
     "tv2tv.benchmarks.record_speed",     # tv2tv bench record ENV
@@ -23,11 +24,4 @@ BENCH_MODULES = (
 def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser("bench", help="run a benchmark")
     bench = parser.add_subparsers(dest="bench", metavar="BENCHMARK", required=True)
-    for name in BENCH_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
-        module.register(bench)
+    register_commands(bench, BENCH_MODULES)

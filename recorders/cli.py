@@ -13,7 +13,6 @@ More ``data`` subcommands come from the modules in ``DATA_COMMAND_MODULES``, eac
 from __future__ import annotations
 
 import argparse
-import importlib
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from tv2tv.cli import register_commands
 from tv2tv.recorders.record import record
 from tv2tv.recorders.store import EpisodeStore
 from tv2tv.recorders.validate import fix, validate
@@ -50,14 +50,7 @@ def register(sub: Any) -> None:
     p.add_argument("--fps", type=float, default=None, help="default: the store's fps")
     p.add_argument("--scale", type=int, default=4, help="upscaling factor (default 4)")
     p.set_defaults(func=cmd_video)
-    for name in DATA_COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
-        module.register_data(data_sub)
+    register_commands(data_sub, DATA_COMMAND_MODULES, "register_data")
 
 
 def _register_record(sub: Any) -> None:

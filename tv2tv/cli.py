@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from typing import Any
 
 from rich.console import Console
 
@@ -35,19 +36,18 @@ class UserError(Exception):
     """An error caused by user input; printed without a traceback, exit code 2."""
 
 
+def register_commands(sub: Any, modules: tuple[str, ...], function: str = "register") -> None:
+    """Import each module and call its ``function(sub)`` to add its subcommands to ``sub``."""
+    for name in modules:
+        getattr(importlib.import_module(name), function)(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tv2tv", description="Game world models that think in words, then act in pixels.")
     parser.add_argument("--version", action="version", version=f"tv2tv {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:  # that job is not built yet
-                continue
-            raise
-        module.register(sub)
+    register_commands(sub, COMMAND_MODULES)
     return parser
 
 

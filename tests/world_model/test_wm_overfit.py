@@ -12,19 +12,19 @@ from tv2tv.recorders.store import DatasetMeta, describe_space
 from tv2tv.world_model.config import TrainConfig
 from tv2tv.world_model.data import EpisodeDataModule, resolve_config
 from tv2tv.world_model.module import WorldModelModule, lr_lambda, step_generator
-from tv2tv.world_model.sequence import collate_sequences
+from tv2tv.world_model.sequence import SequenceBatch, collate_sequences
 from tv2tv.world_model.synthetic import SYNTHETIC_ENV, synthetic_episodes
 
 STEPS = 300
 
 
-@pytest.mark.slow
-def test_overfit_eight_clips() -> None:
+def _eight_clips() -> tuple[WorldModelModule, SequenceBatch, TrainConfig]:
+    """A fresh module and one batch of 8 synthetic clips of 4 frames (32x32)."""
     torch.manual_seed(0)
     meta = DatasetMeta(env=SYNTHETIC_ENV, frame_shape=(32, 32, 3),
                        action_space=describe_space(gymnasium.spaces.Discrete(3)), texter="synthetic",
                        texter_version="1")
-    episodes = synthetic_episodes(8, steps=3, size=32, seed=0)        # 8 clips of 4 frames
+    episodes = synthetic_episodes(8, steps=3, size=32, seed=0)
     cfg = build_config(TrainConfig, None, [
         "model.dim=96", "model.depth=2", "model.heads=2", "sequence.window_frames=4", "sequence.p_uncond=0",
         "data.val_fraction=0", "optim.lr=3e-3", "optim.warmup_steps=20", f"max_steps={STEPS}"])
@@ -32,6 +32,12 @@ def test_overfit_eight_clips() -> None:
     dm.setup("fit")
     module = WorldModelModule(resolve_config(cfg, meta))
     batch = collate_sequences([dm.train_set.encoder.encode(ep, 0) for ep in episodes])
+    return module, batch, cfg
+
+
+@pytest.mark.slow
+def test_overfit_eight_clips() -> None:
+    module, batch, cfg = _eight_clips()
     opt = module.configure_optimizers()["optimizer"]
     schedule = lr_lambda(cfg.optim.warmup_steps, STEPS, cfg.optim.min_lr_ratio)
     history = []
@@ -58,18 +64,7 @@ def test_memorised_clips_are_denoised_from_context() -> None:
     from tv2tv.world_model.sampling import psnr
     from tv2tv.world_model.sequence import build_attention_mask
 
-    torch.manual_seed(0)
-    meta = DatasetMeta(env=SYNTHETIC_ENV, frame_shape=(32, 32, 3),
-                       action_space=describe_space(gymnasium.spaces.Discrete(3)), texter="synthetic",
-                       texter_version="1")
-    episodes = synthetic_episodes(8, steps=3, size=32, seed=0)
-    cfg = build_config(TrainConfig, None, [
-        "model.dim=96", "model.depth=2", "model.heads=2", "sequence.window_frames=4", "sequence.p_uncond=0",
-        "data.val_fraction=0", "optim.lr=3e-3", "optim.warmup_steps=20", f"max_steps={STEPS}"])
-    dm = EpisodeDataModule(cfg, episodes, meta)
-    dm.setup("fit")
-    module = WorldModelModule(resolve_config(cfg, meta))
-    batch = collate_sequences([dm.train_set.encoder.encode(ep, 0) for ep in episodes])
+    module, batch, _ = _eight_clips()
     opt = module.configure_optimizers()["optimizer"]
     for step in range(STEPS):
         loss, _ = module.model_step(batch, step_generator(0, step, 0, "cpu"))
