@@ -76,10 +76,13 @@ def test_data_group_loads_extra_command_modules(monkeypatch):
     mod = types.ModuleType("fake_importer")
     mod.register_data = lambda sub: sub.add_parser("import-fake").set_defaults(func=lambda a: 7)
     monkeypatch.setitem(sys.modules, "fake_importer", mod)
-    monkeypatch.setattr(recorders_cli, "DATA_COMMAND_MODULES",
-                        ("tv2tv.recorders.not_built_yet", "fake_importer"))
+    monkeypatch.setattr(recorders_cli, "DATA_COMMAND_MODULES", ("fake_importer",))
     args = build_parser().parse_args(["data", "import-fake"])
     assert args.func(args) == 7
+    # a listed module that is missing is an error, not a silently absent command
+    monkeypatch.setattr(recorders_cli, "DATA_COMMAND_MODULES", ("tv2tv.recorders.not_built_yet",))
+    with pytest.raises(ModuleNotFoundError):
+        build_parser()
 
 
 def test_render_colours_text_by_source():
