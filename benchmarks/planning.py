@@ -36,23 +36,22 @@ from rich.table import Table
 
 def random_world_model(env_name: str, out: str | os.PathLike[str], frame_size: int = 64,
                        preset: str | None = "tiny", overrides: Sequence[str] = (), seed: int = 0,
-                       frameskip: int = 4) -> Path:
+                       frameskip: int = 4, zero_init_std: float = 0.0) -> Path:
     """Export a random-weight world model for ``env_name`` (its frames and texter) to ``out``.
 
     For latency benchmarks and tests: the run loads like a trained one (``Generator.from_run``,
-    ``WorldModelEnv``), but has no ``data.path``, so pass contexts explicitly.
+    ``WorldModelEnv``), but has no ``data.path``, so pass contexts explicitly. ``zero_init_std``:
+    see ``tv2tv.world_model.synthetic.random_model``.
 
     Example:
         >>> run = random_world_model("ALE/Pong-v5", "/tmp/pong-random", frame_size=32)    # doctest: +SKIP
     """
-    import torch
-
     from tv2tv.config import build_config
     from tv2tv.recorders.record import RecordConfig, build_env, dataset_meta
     from tv2tv.world_model.checkpoint import export_world_model
     from tv2tv.world_model.config import TrainConfig
     from tv2tv.world_model.data import resolve_config
-    from tv2tv.world_model.mot import MoT
+    from tv2tv.world_model.synthetic import random_model
 
     rec = RecordConfig(env_name, Path(out), steps=1, frame_size=frame_size, frameskip=frameskip, workers=1)
     env = build_env(rec)
@@ -61,8 +60,7 @@ def random_world_model(env_name: str, out: str | os.PathLike[str], frame_size: i
     finally:
         env.close()
     cfg = resolve_config(build_config(TrainConfig, preset, list(overrides)), meta)
-    torch.manual_seed(seed)
-    export_world_model(MoT(cfg.model), cfg, out, meta)
+    export_world_model(random_model(cfg.model, seed, zero_init_std), cfg, out, meta)
     return Path(out)
 
 

@@ -13,10 +13,15 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tv2tv.types import Episode, TextEvent
+
+if TYPE_CHECKING:
+    from tv2tv.world_model.config import ModelConfig
+    from tv2tv.world_model.mot import MoT
 
 ACTION_TEXT = ("wait", "move up", "move down")
 SYNTHETIC_ENV = "synthetic"
@@ -68,3 +73,27 @@ def write_synthetic_store(root: str | Path, n: int, steps: int = 24, size: int =
     for ep in synthetic_episodes(n, steps, size, seed):
         store.write(ep)
     return Path(root)
+
+
+def random_model(model_cfg: ModelConfig, seed: int = 0, zero_init_std: float = 0.0) -> MoT:
+    """A random-weight ``MoT`` in eval mode, for tests and speed benchmarks.
+
+    Args:
+        model_cfg: a resolved ``ModelConfig``.
+        seed: seeds ``torch`` before the weights are drawn.
+        zero_init_std: when > 0, the layers that start at zero (adaLN-Zero gates, the video head)
+            are drawn from ``N(0, std)`` too. Freshly initialised, those gates hide the context from
+            the frames; tests that check that text, actions or context change a rollout need this.
+    """
+    import torch
+
+    from tv2tv.world_model.mot import MoT
+
+    torch.manual_seed(seed)
+    model = MoT(model_cfg)
+    if zero_init_std > 0:
+        with torch.no_grad():
+            for p in model.parameters():
+                if bool((p == 0).all()):
+                    p.normal_(0.0, zero_init_std)
+    return model.eval()

@@ -7,37 +7,25 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from tv2tv.benchmarks.controllability import run_controllability
 from tv2tv.benchmarks.models import Branch, Script, WorldModelPredictor, load_predictor
+from tv2tv.benchmarks.planning import random_world_model
 from tv2tv.config import build_config
-from tv2tv.recorders.record import record
 from tv2tv.recorders.store import EpisodeStore
-from tv2tv.world_model.checkpoint import export_world_model
 from tv2tv.world_model.config import TrainConfig
 from tv2tv.world_model.data import resolve_config
-from tv2tv.world_model.mot import MoT
+from tv2tv.world_model.synthetic import random_model
 
 
 @pytest.fixture(scope="module")
 def pong_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A random-weight dim-32 model 'trained' on a 16x16 Pong store (no training needed here)."""
-    root = tmp_path_factory.mktemp("pongwm")
-    record("ALE/Pong-v5", root / "data", steps=40, policy="random", frame_size=16, workers=1,
-           progress=False, max_episode_steps=40)
-    cfg = build_config(TrainConfig, None, ["model.dim=32", "model.depth=2", "model.heads=2",
-                                           "sequence.frames_per_chunk=2", "sequence.patch=8",
-                                           f"data.path={root / 'data'}"])
-    meta = EpisodeStore.open(root / "data").meta
-    cfg = resolve_config(cfg, meta)
-    torch.manual_seed(0)
-    model = MoT(cfg.model)
-    with torch.no_grad():  # adaLN-Zero gates start at 0, which would hide the context from frames
-        for p in model.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    export_world_model(model, cfg, root / "run", meta)
-    return root / "run"
+    """A random-weight dim-32 model for 16x16 Pong (no training needed here); its zero-initialised
+    layers are random too, so the context and the text reach the frames."""
+    return random_world_model("ALE/Pong-v5", tmp_path_factory.mktemp("pongwm") / "run", frame_size=16,
+                              preset=None, zero_init_std=0.05,
+                              overrides=["model.dim=32", "model.depth=2", "model.heads=2",
+                                         "sequence.frames_per_chunk=2", "sequence.patch=8"])
 
 
 def _branch(frames: int = 6, size: int = 16) -> Branch:
@@ -91,11 +79,7 @@ def test_action_id_run_is_rolled_out_with_the_script_actions(tmp_path: Path) -> 
     cfg = build_config(TrainConfig, None, ["model.dim=32", "model.depth=2", "model.heads=2",
                                            "sequence.frames_per_chunk=2", "sequence.patch=8", "variant=action-id"])
     cfg = resolve_config(cfg, store.meta)
-    torch.manual_seed(0)
-    model = MoT(cfg.model)
-    with torch.no_grad():  # adaLN-Zero gates start at 0, which would hide the actions from frames
-        for p in model.parameters():
-            p.add_(0.05 * torch.randn_like(p))
+    model = random_model(cfg.model, zero_init_std=0.05)   # zero-init gates would hide the actions
     gen = Generator(model, cfg, store.meta.frame_shape, SamplingConfig(ode_steps=2), store.meta)
     pred = WorldModelPredictor(gen, "action-id")
     branch = replace(_branch(size=16), env="synthetic")

@@ -19,27 +19,15 @@ from tv2tv.world_model.generate import (
     sample_tokens,
 )
 from tv2tv.world_model.interventions import TranscriptEntry, parse_script
-from tv2tv.world_model.mot import MoT
+from tv2tv.world_model.synthetic import random_model
 from tv2tv.world_model.tokenizer import BOF, EOF, ByteTokenizer
-
-
-def random_model(cfg, seed: int = 0) -> MoT:
-    """A MoT whose zero-initialised layers (adaLN gates, video head) are random too, so frames
-    depend on every part of the network."""
-    torch.manual_seed(seed)
-    model = MoT(cfg.model)
-    with torch.no_grad():
-        for p in model.parameters():
-            if bool((p == 0).all()):
-                p.normal_(0.0, 0.05)
-    return model.eval()
 
 
 @pytest.fixture
 def parts(tiny_cfg, synthetic_store):
     store = EpisodeStore.open(synthetic_store)
     cfg = resolve_config(tiny_cfg, store.meta)
-    return random_model(cfg), cfg, store.meta, store.load(0)
+    return random_model(cfg.model, zero_init_std=0.05), cfg, store.meta, store.load(0)
 
 
 def make_gen(parts, **sampling) -> Generator:

@@ -7,34 +7,21 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-import torch
 
 from tv2tv.recorders.store import EpisodeStore
 from tv2tv.world_model.codec import make_codec
 from tv2tv.world_model.data import WindowEncoder, make_tokenizer, resolve_config
 from tv2tv.world_model.generate import CHUNK, Generator, SamplingConfig
 from tv2tv.world_model.interventions import parse_script
-from tv2tv.world_model.mot import MoT
+from tv2tv.world_model.synthetic import random_model
 from tv2tv.world_model.tokenizer import BOF, BOS, EOF
-
-
-def random_model(cfg, seed: int = 0) -> MoT:
-    """Random weights, the zero-initialised ones (adaLN gates, video head) too, so frames
-    depend on the context and the action tokens."""
-    torch.manual_seed(seed)
-    model = MoT(cfg.model)
-    with torch.no_grad():
-        for p in model.parameters():
-            if bool((p == 0).all()):
-                p.normal_(0.0, 0.05)
-    return model.eval()
 
 
 @pytest.fixture
 def parts(tiny_cfg, synthetic_store):
     store = EpisodeStore.open(synthetic_store)
     cfg = resolve_config(replace(tiny_cfg, variant="action-id"), store.meta)
-    return random_model(cfg), cfg, store.meta, store.load(0)
+    return random_model(cfg.model, zero_init_std=0.05), cfg, store.meta, store.load(0)
 
 
 def make_gen(parts, **sampling) -> Generator:
@@ -108,7 +95,7 @@ def test_errors(parts) -> None:
     with pytest.raises(ValueError, match="cfg_scale"):
         make_gen(parts, cfg_scale=2.0)
     model, cfg, meta, _ = parts
-    text_model = random_model(resolve_config(replace(cfg, variant="text"), meta))
+    text_model = random_model(resolve_config(replace(cfg, variant="text"), meta).model, zero_init_std=0.05)
     text_gen = Generator(text_model, replace(cfg, variant="text", model=text_model.cfg), meta.frame_shape,
                          SamplingConfig(ode_steps=1, max_text_tokens=0), meta)
     with pytest.raises(ValueError, match="takes no actions"):
