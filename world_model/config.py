@@ -37,6 +37,11 @@ class ModelConfig:
             noise out of the network (Li & He 2025, "Back to Basics: Let Denoising Generative
             Models Denoise").
         x0_min_t: the smallest t divided by when converting an x0 prediction to a velocity.
+        residual: with ``prediction="x0"``, predict a chunk as the last frame before it (the
+            *anchor*, tiled over the chunk's frames) plus a learned change. The zero-initialised
+            head then starts as the copy-last baseline and learns only what moves: in games
+            most pixels of the next frame are the last frame's. A chunk with no frame before
+            it (the first of a training window) has a zero anchor.
         vocab_size, token_dim, tokens_per_frame, frames_per_chunk: from data (0 = unresolved).
     """
 
@@ -49,6 +54,7 @@ class ModelConfig:
     norm_eps: float = 1e-6
     prediction: str = "x0"
     x0_min_t: float = 0.05
+    residual: bool = True
     vocab_size: int = 0
     token_dim: int = 0
     tokens_per_frame: int = 0
@@ -63,6 +69,8 @@ class ModelConfig:
                                  f"(data-derived fields are set by resolve_config)")
         if self.prediction not in ("x0", "velocity"):
             raise ValueError(f"model.prediction must be 'x0' or 'velocity', got {self.prediction!r}")
+        if self.residual and self.prediction != "x0":
+            raise ValueError(f"model.residual needs model.prediction='x0', got {self.prediction!r}")
         if not 0 < self.x0_min_t <= 1:
             raise ValueError(f"model.x0_min_t must be in (0, 1], got {self.x0_min_t}")
         if self.dim % self.heads or (self.dim // self.heads) % 2:

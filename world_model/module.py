@@ -78,7 +78,7 @@ class WorldModelModule(L.LightningModule):
         video, flow_t, target = self.prepare_inputs(batch, gen)
         mask = build_attention_mask(batch.modality, batch.chunk_id, batch.is_noisy, batch.valid)  # (B, L, L)
         out = self.model(batch.tokens, video, batch.modality, batch.position, batch.frame_index,
-                         batch.patch_index, flow_t, mask)
+                         batch.patch_index, flow_t, mask, anchor=batch.anchor)
         has_text = batch.text_target != IGNORE
         if bool(has_text.any()):
             text = F.cross_entropy(out.logits[has_text], batch.text_target[has_text])

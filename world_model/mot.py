@@ -14,7 +14,9 @@ learned spatial (patch) and in-chunk frame embeddings on video tokens. ``mot=Fal
 the dense baseline: the same code with one shared tower for both modalities. The video head
 predicts the clean chunk x0 by default (``ModelConfig.prediction``), returned as the velocity
 ``(x_t - x0) / t`` that the flow loss and the ODE use: 8x8x3 pixel patches are wider than a
-small model, which then cannot carry the noise through to predict a velocity itself.
+small model, which then cannot carry the noise through to predict a velocity itself. With
+``ModelConfig.residual`` the x0 is the *anchor* (the last frame before the chunk, an input)
+plus the head's output, so the zero-initialised head starts as copy-last.
 
 The network is a plain ``nn.Module``. ``forward`` takes a full training sequence and its
 mask; ``extend`` runs a segment against a per-layer ``KVCache`` and either appends it (text,
@@ -409,7 +411,8 @@ class MoT(nn.Module):
 
     def _run(self, tokens: torch.Tensor, video: torch.Tensor, modality: torch.Tensor, position: torch.Tensor,
              frame_index: torch.Tensor, patch_index: torch.Tensor, flow_t: torch.Tensor, mask: torch.Tensor | None,
-             cache: KVCache | None) -> tuple[MoTOutput, list[tuple[torch.Tensor, torch.Tensor]]]:
+             cache: KVCache | None, anchor: torch.Tensor | None = None
+             ) -> tuple[MoTOutput, list[tuple[torch.Tensor, torch.Tensor]]]:
         b, L = tokens.shape
         route = _Routing(modality, len(self.blocks[0].towers))
         x = self._embed(tokens, video, modality, frame_index, patch_index, route).view(b, L, -1)  # (B, L, D)
@@ -420,15 +423,18 @@ class MoT(nn.Module):
             kvs.append(kv)
         out = self._heads(x, modality, flow_t, route)
         if self.cfg.prediction == "x0":  # the head predicts x0; v = (x_t - x0) / t (flow.py)
+            x0 = out.velocity
+            if self.cfg.residual and anchor is not None:   # x0 = last frame + predicted change
+                x0 = x0 + anchor.float()                                                # (B, L, P)
             is_video = (modality == VIDEO)[..., None]                                   # (B, L, 1)
             t = flow_t.float().clamp_min(self.cfg.x0_min_t)[..., None]                  # (B, L, 1)
-            out.velocity = torch.where(is_video, (video.float() - out.velocity) / t, out.velocity)
+            out.velocity = torch.where(is_video, (video.float() - x0) / t, out.velocity)
         return out, kvs
 
     # -- public API --------------------------------------------------------------------------
     def forward(self, tokens: torch.Tensor, video: torch.Tensor, modality: torch.Tensor, position: torch.Tensor,
                 frame_index: torch.Tensor, patch_index: torch.Tensor, flow_t: torch.Tensor,
-                mask: torch.Tensor) -> MoTOutput:
+                mask: torch.Tensor, anchor: torch.Tensor | None = None) -> MoTOutput:
         """A full sequence.
 
         Args:
@@ -438,8 +444,11 @@ class MoT(nn.Module):
             frame_index, patch_index: a video token's frame in its chunk and patch in its frame.
             flow_t: flow time ``(B, L)`` of each video token (0 for clean copies).
             mask: boolean attention mask ``(B, L, L)`` (``sequence.build_attention_mask``).
+            anchor: ``(B, L, P)`` with ``ModelConfig.residual``: the clean tokens of the last
+                frame before each noisy chunk, added to the x0 prediction (``SequenceBatch.anchor``);
+                ``None`` means zeros (no frame before).
         """
-        out, _ = self._run(tokens, video, modality, position, frame_index, patch_index, flow_t, mask, None)
+        out, _ = self._run(tokens, video, modality, position, frame_index, patch_index, flow_t, mask, None, anchor)
         return out
 
     def new_cache(self, batch_size: int, device: torch.device | str = "cpu", capacity: int = 0) -> KVCache:
@@ -453,14 +462,15 @@ class MoT(nn.Module):
     def extend(self, cache: KVCache, tokens: torch.Tensor, video: torch.Tensor, modality: torch.Tensor,
                position: torch.Tensor, frame_index: torch.Tensor, patch_index: torch.Tensor,
                flow_t: torch.Tensor, *, append: bool, chunk_id: torch.Tensor | None = None,
-               valid: torch.Tensor | None = None) -> MoTOutput:
+               valid: torch.Tensor | None = None, anchor: torch.Tensor | None = None) -> MoTOutput:
         """Run a segment of ``L`` new tokens against the cache; optionally append it.
 
         The segment sees every valid cached key. Inside the segment, text is causal and the
         video tokens of one chunk (``chunk_id``; default: all video tokens form one chunk)
         see each other both ways. Use ``append=True`` for text and clean chunks and
         ``append=False`` to evaluate a noisy chunk at each ODE step (it must not be cached).
-        Arguments are as in ``forward``; ``valid (B, L)`` marks padding of ragged batches.
+        Arguments are as in ``forward`` (``anchor`` too); ``valid (B, L)`` marks padding of
+        ragged batches.
         When every key is visible to every query (a chunk, or one token, over an all-valid
         cache) attention runs without a mask.
 
@@ -480,7 +490,8 @@ class MoT(nn.Module):
                 chunk_id = torch.where(modality == VIDEO, 0, -1)
             inner = build_attention_mask(modality, chunk_id, torch.zeros_like(valid), valid)  # (B, L, L)
             mask = torch.cat([cache.valid[:, None, :].expand(b, L, cache.length), inner], dim=-1)  # (B, L, S)
-        out, _ = self._run(tokens, video, modality, position, frame_index, patch_index, flow_t, mask, cache)
+        out, _ = self._run(tokens, video, modality, position, frame_index, patch_index, flow_t, mask, cache,
+                           anchor)
         if append:
             cache.append(valid)
         return out

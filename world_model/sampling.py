@@ -50,7 +50,7 @@ def sample_chunk(model: MoT, batch: SequenceBatch, chunk: int, steps: int = 8, m
         flow_t = torch.zeros(batch.tokens.shape, device=x.device)
         flow_t[sel] = t[:, None].expand(b, n).reshape(-1).to(flow_t.dtype)
         out = model(batch.tokens, video, batch.modality, batch.position, batch.frame_index,
-                    batch.patch_index, flow_t, mask)
+                    batch.patch_index, flow_t, mask, anchor=batch.anchor)
         return out.velocity[sel].reshape(b, n, p).float()
 
     return integrate(velocity, noise.float(), steps=steps, method=method)

@@ -45,8 +45,10 @@ class SequenceBatch:
     rotary position (clean stream index); ``frame_index``/``patch_index`` a video token's
     frame within its chunk and patch within its frame; ``text_target`` next-token target or
     ``IGNORE``; ``flow_loss_mask`` noisy tokens that carry the flow loss; ``video`` clean
-    patch values x0 ``(..., L, D)`` at video positions (both copies), 0 elsewhere; ``valid``
-    False at batch padding.
+    patch values x0 ``(..., L, D)`` at video positions (both copies), 0 elsewhere; ``anchor``
+    ``(..., L, D)`` at a noisy chunk's positions, the clean tokens of the last frame before
+    the chunk tiled over its frames (0 for the first chunk and elsewhere; see
+    ``ModelConfig.residual``); ``valid`` False at batch padding.
     """
 
     tokens: torch.Tensor
@@ -59,6 +61,7 @@ class SequenceBatch:
     text_target: torch.Tensor
     flow_loss_mask: torch.Tensor
     video: torch.Tensor
+    anchor: torch.Tensor
     valid: torch.Tensor
 
     @property
@@ -80,7 +83,7 @@ class SequenceBatch:
 
 _PAD_VALUES = {"tokens": PAD, "modality": TEXT, "chunk_id": -1, "is_noisy": False, "position": 0,
                "frame_index": 0, "patch_index": 0, "text_target": IGNORE, "flow_loss_mask": False,
-               "video": 0.0, "valid": False}
+               "video": 0.0, "anchor": 0.0, "valid": False}
 
 
 class _Builder:
@@ -96,16 +99,18 @@ class _Builder:
         self._add(tokens=np.asarray(ids, np.int64), modality=np.full(m, TEXT), chunk_id=np.full(m, -1),
                   is_noisy=np.zeros(m, bool), position=self.pos + np.arange(m), frame_index=np.zeros(m),
                   patch_index=np.zeros(m), flow_loss_mask=np.zeros(m, bool),
-                  video=np.zeros((m, self.token_dim), np.float32))
+                  video=np.zeros((m, self.token_dim), np.float32),
+                  anchor=np.zeros((m, self.token_dim), np.float32))
         self.pos += m
 
-    def chunk(self, k: int, x0: np.ndarray, tokens_per_frame: int, noisy: bool, loss: bool) -> None:
+    def chunk(self, k: int, x0: np.ndarray, tokens_per_frame: int, noisy: bool, loss: bool,
+              anchor: np.ndarray | None = None) -> None:
         n = x0.shape[0]
         idx = np.arange(n)
         self._add(tokens=np.full(n, PAD), modality=np.full(n, VIDEO), chunk_id=np.full(n, k),
                   is_noisy=np.full(n, noisy), position=self.pos + idx, frame_index=idx // tokens_per_frame,
                   patch_index=idx % tokens_per_frame, flow_loss_mask=np.full(n, noisy and loss),
-                  video=x0)
+                  video=x0, anchor=np.zeros_like(x0) if anchor is None else anchor)
         if not noisy:  # the clean copy advances the position; the noisy one shares it
             self.pos += n
 
@@ -118,7 +123,7 @@ class _Builder:
         c["valid"] = np.ones(len(c["tokens"]), bool)
         c["text_target"] = _text_targets(c["tokens"], c["modality"], c["is_noisy"], text_loss)
         dtypes = {"is_noisy": torch.bool, "flow_loss_mask": torch.bool, "valid": torch.bool,
-                  "video": torch.float32}
+                  "video": torch.float32, "anchor": torch.float32}
         return SequenceBatch(**{k: torch.as_tensor(c[k], dtype=dtypes.get(k, torch.long))
                                 for k in _PAD_VALUES})
 
@@ -162,11 +167,29 @@ def build_sequence(chunk_texts: Sequence[Sequence[int]], video: torch.Tensor | n
     for k, ids in enumerate(chunk_texts):
         b.text([*ids, BOF])
         if with_noisy:
-            b.chunk(k, x[k], tokens_per_frame, noisy=True, loss=k >= context_chunks)
+            b.chunk(k, x[k], tokens_per_frame, noisy=True, loss=k >= context_chunks,
+                    anchor=chunk_anchor(x[k - 1], tokens_per_frame) if k else None)
         if k < last or with_last_clean:
             b.chunk(k, x[k], tokens_per_frame, noisy=False, loss=False)
             b.text([EOF])
     return b.finish(text_loss)
+
+
+def chunk_anchor(previous: np.ndarray | torch.Tensor, tokens_per_frame: int) -> np.ndarray | torch.Tensor:
+    """The anchor of the chunk after ``previous``: its last frame repeated over a chunk's frames.
+
+    ``previous (..., n, D)`` is a clean chunk of F = n / N frames (N = ``tokens_per_frame``),
+    numpy or torch, batched or not; the anchor has its shape (``ModelConfig.residual``).
+
+    Example:
+        >>> chunk_anchor(np.arange(4.0).reshape(4, 1), tokens_per_frame=2)[:, 0].tolist()
+        [2.0, 3.0, 2.0, 3.0]
+    """
+    last = previous[..., -tokens_per_frame:, :]                                 # (..., N, D)
+    frames = previous.shape[-2] // tokens_per_frame
+    if isinstance(previous, torch.Tensor):
+        return torch.cat([last] * frames, dim=-2)
+    return np.concatenate([last] * frames, axis=-2)
 
 
 def collate_sequences(items: Sequence[SequenceBatch]) -> SequenceBatch:

@@ -33,7 +33,7 @@ import torch
 from tv2tv.world_model.flow import integrate
 from tv2tv.world_model.interventions import TranscriptEntry
 from tv2tv.world_model.mot import MoT, MoTOutput
-from tv2tv.world_model.sequence import TEXT, VIDEO, build_attention_mask, build_sequence
+from tv2tv.world_model.sequence import TEXT, VIDEO, build_attention_mask, build_sequence, chunk_anchor
 from tv2tv.world_model.tokenizer import BOF, BOS, EOF, NUM_BYTES, PAD
 
 if TYPE_CHECKING:
@@ -56,6 +56,7 @@ class _Seg:
     chunk_id: torch.Tensor
     is_noisy: torch.Tensor
     valid: torch.Tensor
+    anchor: torch.Tensor
 
     @staticmethod
     def cat(*segs: _Seg) -> _Seg:
@@ -72,7 +73,8 @@ class _CachedStream:
 
     def run(self, s: _Seg, append: bool) -> MoTOutput:
         return self.model.extend(self.cache, s.tokens, s.video, s.modality, s.position, s.frame_index,
-                                 s.patch_index, s.flow_t, append=append, chunk_id=s.chunk_id, valid=s.valid)
+                                 s.patch_index, s.flow_t, append=append, chunk_id=s.chunk_id, valid=s.valid,
+                                 anchor=s.anchor)
 
 
 class _FullStream:
@@ -85,7 +87,7 @@ class _FullStream:
         full = s if self.history is None else _Seg.cat(self.history, s)
         mask = build_attention_mask(full.modality, full.chunk_id, full.is_noisy, full.valid)  # (B, S, S)
         out = self.model(full.tokens, full.video, full.modality, full.position, full.frame_index,
-                         full.patch_index, full.flow_t, mask)
+                         full.patch_index, full.flow_t, mask, anchor=full.anchor)
         if append:
             self.history = full
         L = s.tokens.shape[1]
@@ -211,16 +213,20 @@ class RolloutSession:
         lens = torch.tensor([len(x) for x in ids], device=dev)
         valid = torch.arange(L, device=dev)[None] < lens[:, None]                            # (B, L)
         zeros = torch.zeros(self.b, L, dtype=torch.long, device=dev)
-        return _Seg(tok, torch.zeros(self.b, L, P, device=dev), zeros + TEXT, pos[:, None] + valid.cumsum(1) - 1,
-                    zeros, zeros, torch.zeros(self.b, L, device=dev), zeros - 1, valid & False, valid)
+        no_video = torch.zeros(self.b, L, P, device=dev)
+        return _Seg(tok, no_video, zeros + TEXT, pos[:, None] + valid.cumsum(1) - 1,
+                    zeros, zeros, torch.zeros(self.b, L, device=dev), zeros - 1, valid & False, valid, no_video)
 
     def _chunk_seg(self, x: torch.Tensor, pos: torch.Tensor, flow_t: torch.Tensor, noisy: bool,
                    chunk_id: int | None = None) -> _Seg:
-        """Chunk tokens ``x (B, n, P)`` at flow time ``flow_t (B,)``; clean ones are followed by EOF."""
+        """Chunk tokens ``x (B, n, P)`` at flow time ``flow_t (B,)``; clean ones are followed by EOF.
+        A noisy chunk's anchor is the last frame of the newest clean chunk (``chunk_anchor``)."""
         b, n, _ = x.shape
         cid = torch.full_like(self._pad, self.chunk if chunk_id is None else chunk_id)
+        anchor = chunk_anchor(self.units[-1][1], self.gen.n_per_frame) if noisy else torch.zeros_like(x)
         seg = _Seg(self._pad, x, self._video_mod, pos[:, None] + self._idx, self._frame_idx, self._patch_idx,
-                   flow_t[:, None].expand(b, n).float(), cid, self._ones if noisy else ~self._ones, self._ones)
+                   flow_t[:, None].expand(b, n).float(), cid, self._ones if noisy else ~self._ones, self._ones,
+                   anchor)
         return seg if noisy else _Seg.cat(seg, self._text_seg([[EOF]] * b, pos + n))
 
     # -- one step ---------------------------------------------------------------------------

@@ -40,7 +40,7 @@ def _inputs(batch: SequenceBatch, seed: int = 2) -> tuple[torch.Tensor, torch.Te
 def _full(net: MoT, batch: SequenceBatch, video: torch.Tensor, flow_t: torch.Tensor):
     mask = build_attention_mask(batch.modality, batch.chunk_id, batch.is_noisy, batch.valid)
     return net(batch.tokens, video, batch.modality, batch.position, batch.frame_index, batch.patch_index,
-               flow_t, mask)
+               flow_t, mask, anchor=batch.anchor)
 
 
 def _segments(batch: SequenceBatch) -> list[slice]:
@@ -79,7 +79,8 @@ def test_kv_cache_equals_full_sequence(mot: bool, capacity: int) -> None:
         for sl in _segments(batch):
             noisy = bool(batch.is_noisy[0, sl.start])
             out = net.extend(cache, batch.tokens[:, sl], video[:, sl], batch.modality[:, sl], batch.position[:, sl],
-                             batch.frame_index[:, sl], batch.patch_index[:, sl], flow_t[:, sl], append=not noisy)
+                             batch.frame_index[:, sl], batch.patch_index[:, sl], flow_t[:, sl], append=not noisy,
+                             anchor=batch.anchor[:, sl])
             torch.testing.assert_close(out.logits, full.logits[:, sl], atol=1e-5, rtol=0)
             torch.testing.assert_close(out.velocity, full.velocity[:, sl], atol=1e-5, rtol=1e-6)
             appended += 0 if noisy else sl.stop - sl.start
@@ -176,3 +177,21 @@ def test_sample_chunk_integrates_the_model_velocity() -> None:
     torch.testing.assert_close(x0, noise - v)
     with pytest.raises(ValueError, match="no noisy copy"):
         sample_chunk(net, batch, chunk=5)
+
+
+@pytest.mark.parametrize("residual", [True, False])
+def test_fresh_residual_model_starts_as_copy_last(residual: bool) -> None:
+    """The zero-initialised head predicts no change: with ``residual`` a one-step sample is
+    the anchor (the last frame before the chunk, tiled), i.e. exactly copy-last; without it,
+    the sample is zeros."""
+    torch.manual_seed(0)
+    net = MoT(ModelConfig(dim=32, depth=2, heads=2, vocab_size=260, token_dim=P, tokens_per_frame=TPF,
+                          frames_per_chunk=FPC, residual=residual)).eval()
+    batch = _batch([[1], [2], [3]])
+    noise = torch.randn(2, TPF * FPC, P, generator=torch.Generator().manual_seed(3))
+    x0 = sample_chunk(net, batch, chunk=2, steps=4, noise=noise)
+    clean1 = batch.video[(batch.chunk_id == 1) & ~batch.is_noisy].reshape(2, TPF * FPC, P)
+    last_frame = clean1[:, -TPF:]                                             # (B, N, P)
+    want = torch.cat([last_frame] * FPC, 1) if residual else torch.zeros_like(x0)
+    torch.testing.assert_close(x0, want, atol=1e-5, rtol=0)
+    assert last_frame.abs().max() > 0.1

@@ -84,7 +84,7 @@ def test_memorised_clips_are_denoised_from_context() -> None:
     mask = build_attention_mask(batch.modality, batch.chunk_id, batch.is_noisy, batch.valid)
     with torch.no_grad():
         v = module.model(batch.tokens, video, batch.modality, batch.position, batch.frame_index,
-                         batch.patch_index, flow_t, mask).velocity[sel].reshape(x0.shape)
+                         batch.patch_index, flow_t, mask, anchor=batch.anchor).velocity[sel].reshape(x0.shape)
     x0_hat = xt - 0.5 * v
     assert float(psnr(x0_hat, x0).mean()) >= 20.0   # a velocity head reaches ~16 dB here
     assert float(psnr(x0_hat, x0).mean()) >= float(psnr(xt, x0).mean()) + 10.0

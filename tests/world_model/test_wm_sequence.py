@@ -109,3 +109,16 @@ def test_collate_pads_and_marks_padding() -> None:
     assert batch.tokens.shape == (2, a.length)
     assert batch.valid[1].sum() == b.length and not batch.valid[1, b.length:].any()
     assert (batch.tokens[1, b.length:] == PAD).all() and (batch.text_target[1, b.length:] == IGNORE).all()
+
+
+def test_anchor_is_the_last_frame_before_each_noisy_chunk() -> None:
+    """A noisy chunk's anchor is the previous chunk's last frame, repeated per frame; the first
+    chunk, clean copies and text have none."""
+    n_per_frame, frames, d = 3, 2, 4
+    x = torch.randn(3, n_per_frame * frames, d)
+    seq = build_sequence([[1], [], [2]], x, n_per_frame)
+    for k in range(3):
+        got = seq.anchor[seq.chunk_positions(k, noisy=True)]
+        want = torch.zeros_like(x[0]) if k == 0 else x[k - 1, -n_per_frame:].repeat(frames, 1)
+        torch.testing.assert_close(got, want)
+    assert not seq.anchor[~seq.is_noisy].any()
