@@ -168,6 +168,9 @@ def run_agent_loop(cfg: AgentLoopConfig, out: str | Path | None = None) -> dict[
     model = sb3.PPO("MlpPolicy", train_env, n_steps=cfg.n_steps, batch_size=min(cfg.batch_size, cfg.n_steps),
                     n_epochs=cfg.n_epochs, learning_rate=cfg.learning_rate, seed=cfg.seed, device="cpu", verbose=0,
                     policy_kwargs={"net_arch": [64, 64]})
+    # SB3's default logger makes an empty SB3-<date> folder in the temp dir per run; log nowhere.
+    from stable_baselines3.common.logger import Logger
+    model.set_logger(Logger(folder=None, output_formats=[]))
     model.learn(total_timesteps=cfg.timesteps)
     game = game_key(env_name) if env_name.startswith("ALE/") else None
     results: dict[str, Any] = {"config": asdict(cfg) | {"contexts": cfg.contexts or "random play"}, "env": env_name,
