@@ -29,7 +29,7 @@ def register(sub: Any) -> None:
     p.add_argument("--preset", default="tiny", help=f"config preset ({', '.join(preset_names())}) or a YAML path")
     p.add_argument("--out", help="run directory (new), or the run to continue with --resume")
     p.add_argument("--resume", metavar="RUN", help="continue RUN exactly from RUN/checkpoints/last.ckpt")
-    p.add_argument("--variant", choices=VARIANTS, help="text (TV2TV), no-text or action-id")
+    p.add_argument("--variant", choices=VARIANTS, help="text (TV2TV), no-text, action-id or plan-first")
     p.add_argument("--max-steps", type=int, help="optimizer steps in total (also the cosine horizon)")
     p.add_argument("--max-minutes", type=float, help="stop after this many minutes of training")
     p.add_argument("--seed", type=int, help="seed of the split, windows, noise and initial weights")

@@ -17,8 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-Variant = Literal["text", "no-text", "action-id"]
-VARIANTS: tuple[str, ...] = ("text", "no-text", "action-id")
+Variant = Literal["text", "no-text", "action-id", "plan-first"]
+VARIANTS: tuple[str, ...] = ("text", "no-text", "action-id", "plan-first")
+# Variants that read and write text (``plan-first``: all text of a window before its frames).
+TEXT_VARIANTS: tuple[str, ...] = ("text", "plan-first")
 
 
 @dataclass
@@ -172,7 +174,8 @@ class TrainConfig:
     """One training run: the variant, every component config and the loop settings.
 
     Args:
-        variant: ``text`` (TV2TV), ``no-text`` (video only) or ``action-id`` (action tokens).
+        variant: ``text`` (TV2TV), ``no-text`` (video only), ``action-id`` (action tokens) or
+            ``plan-first`` (the paper's Think2V: all text of a window, then all its frames).
         seed: seeds the split, the windows, the flow noise and the initial weights.
         max_steps: optimizer steps (also the cosine horizon). max_minutes: wall-clock limit.
         precision: Lightning precision; ``auto`` is bf16-mixed where the device supports it.
@@ -195,6 +198,11 @@ class TrainConfig:
     flow: FlowConfig = field(default_factory=FlowConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+
+    @property
+    def layout(self) -> str:
+        """The sequence layout of the variant (``sequence.build_sequence``)."""
+        return "plan-first" if self.variant == "plan-first" else "interleaved"
 
     def validate(self) -> None:
         if self.variant not in VARIANTS:

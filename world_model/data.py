@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from tv2tv.recorders.store import DatasetMeta, EpisodeStore
 from tv2tv.types import Episode
 from tv2tv.world_model.codec import FrameCodec, make_codec
-from tv2tv.world_model.config import TrainConfig
+from tv2tv.world_model.config import TEXT_VARIANTS, TrainConfig
 from tv2tv.world_model.sequence import SequenceBatch, build_sequence, collate_sequences
 from tv2tv.world_model.tokenizer import ByteTokenizer
 
@@ -66,7 +66,8 @@ class WindowEncoder:
         self._warned_long = False
 
     def chunk_text(self, ep: Episode, start: int, k: int) -> list[int]:
-        """Token ids placed before chunk ``k`` of the window starting at frame ``start``."""
+        """Token ids of chunk ``k`` of the window starting at frame ``start``: placed before the
+        chunk, or in the window's plan for ``plan-first`` (``sequence.plan_ids``)."""
         f = self.cfg.sequence.frames_per_chunk
         lo, hi = start + k * f, start + (k + 1) * f
         if self.cfg.variant == "no-text":
@@ -92,9 +93,10 @@ class WindowEncoder:
         x0 = self.codec.encode(frames[None])[0]                                 # (T, N, D)
         x0 = x0.reshape(k, s.frames_per_chunk * x0.shape[1], x0.shape[2])       # (K, n, D)
         texts = [[] if drop_text else self.chunk_text(ep, start, c) for c in range(k)]
-        text_loss = self.cfg.variant == "text" and not drop_text
+        text_loss = self.cfg.variant in TEXT_VARIANTS and not drop_text
         return build_sequence(texts, x0, self.codec.tokens_per_frame, text_loss=text_loss,
-                              context_chunks=s.context_chunks)
+                              context_chunks=s.context_chunks, layout=self.cfg.layout,
+                              separator=self.tok.encode(s.text_separator))
 
 
 class WindowDataset(Dataset[SequenceBatch]):
@@ -119,7 +121,7 @@ class WindowDataset(Dataset[SequenceBatch]):
         r = int(rng.integers(self.cum[-1]))
         ep = int(np.searchsorted(self.cum, r, side="right"))
         start = r - (int(self.cum[ep - 1]) if ep else 0)
-        drop = self.encoder.cfg.variant == "text" and rng.random() < self.encoder.cfg.sequence.p_uncond
+        drop = self.encoder.cfg.variant in TEXT_VARIANTS and rng.random() < self.encoder.cfg.sequence.p_uncond
         return self.encoder.encode(self.episodes[ep], start, drop_text=drop)
 
 

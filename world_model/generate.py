@@ -29,6 +29,13 @@ equals the same element rolled out alone. Ragged text in a batch is padded with 
 The ``action-id`` baseline is rolled out like the others, with the env actions in place of text:
 before each chunk the F action ids that led to its frames, then ``BOF`` (``actions=``).
 
+The ``plan-first`` baseline (Think2V) writes all text of a window before its frames: the
+session starts each window with ``BOS``, the texts of its chunks (the context chunks' texts,
+then the interventions of the chunks it will generate, joined by the text separator), lets the
+model write on until it samples ``BOF`` (at most ``max_text_tokens`` bytes; 0: none), and then
+generates every chunk with ``BOF`` forced (no text between chunks). Interventions therefore go
+in up front: ``generate(interventions=)`` or ``start(plan=)``, never ``step(texts=)``.
+
 ``RolloutSession`` (one chunk per ``step``) and the network backends live in
 ``world_model.session``; they are re-exported here.
 
@@ -52,15 +59,15 @@ import torch
 from tv2tv.recorders.store import DatasetMeta
 from tv2tv.types import Episode, TextEvent
 from tv2tv.world_model.codec import make_codec
-from tv2tv.world_model.config import SequenceConfig, TrainConfig
+from tv2tv.world_model.config import TEXT_VARIANTS, VARIANTS, SequenceConfig, TrainConfig
 from tv2tv.world_model.flow import METHODS
 from tv2tv.world_model.interventions import TranscriptEntry
 from tv2tv.world_model.mot import MoT
-from tv2tv.world_model.session import CHUNK, RolloutSession, sample_token, sample_tokens
+from tv2tv.world_model.session import CHUNK, PlanTexts, RolloutSession, sample_token, sample_tokens
 from tv2tv.world_model.tokenizer import ACTION_OFFSET, ByteTokenizer
 
-__all__ = ["CHUNK", "Generator", "Rollout", "RolloutSession", "SamplingConfig", "chunk_text", "episode_prefix",
-           "load_context", "parse_context_spec", "sample_token", "sample_tokens"]
+__all__ = ["CHUNK", "Generator", "PlanTexts", "Rollout", "RolloutSession", "SamplingConfig", "chunk_text",
+           "episode_prefix", "load_context", "parse_context_spec", "sample_token", "sample_tokens"]
 
 
 @dataclass
@@ -150,9 +157,9 @@ class Generator:
                  sampling: SamplingConfig | None = None, meta: DatasetMeta | None = None) -> None:
         self.sampling = sampling or SamplingConfig()
         self.sampling.validate()
-        if cfg.variant not in ("text", "no-text", "action-id"):
-            raise ValueError(f"cannot roll out a {cfg.variant!r} model (variants: text, no-text, action-id)")
-        if cfg.variant != "text" and self.sampling.cfg_scale != 1.0:
+        if cfg.variant not in VARIANTS:
+            raise ValueError(f"cannot roll out a {cfg.variant!r} model (variants: {', '.join(VARIANTS)})")
+        if cfg.variant not in TEXT_VARIANTS and self.sampling.cfg_scale != 1.0:
             raise ValueError(f"cfg_scale={self.sampling.cfg_scale} needs text; this is a {cfg.variant} model")
         self.model, self.cfg, self.meta = model.eval(), cfg, meta
         self.codec = make_codec(cfg.sequence.patch, tuple(frame_shape))
@@ -192,7 +199,13 @@ class Generator:
 
     @property
     def text_enabled(self) -> bool:
-        return self.cfg.variant == "text"
+        """Whether the model reads and writes text (``text`` and ``plan-first``)."""
+        return self.cfg.variant in TEXT_VARIANTS
+
+    @property
+    def plan_first(self) -> bool:
+        """A ``plan-first`` model: its text goes in up front (``start(plan=)``), not per step."""
+        return self.cfg.variant == "plan-first"
 
     @property
     def num_actions(self) -> int:
@@ -246,12 +259,17 @@ class Generator:
                    for c, ids in enumerate(texts) if ids]
         return x0, texts, frames, entries
 
-    def start(self, context: Episode | np.ndarray, batch: int = 1, seed: int = 0) -> RolloutSession:
-        """A stepwise rollout from ``context`` (``RolloutSession.step`` generates one chunk)."""
+    def start(self, context: Episode | np.ndarray, batch: int = 1, seed: int = 0,
+              plan: PlanTexts | None = None) -> RolloutSession:
+        """A stepwise rollout from ``context`` (``RolloutSession.step`` generates one chunk).
+
+        ``plan`` (``plan-first`` models only): the user text of each chunk to generate, ``plan[j]``
+        a string for every element, ``B`` strings (or ``None``), or ``None``; see ``RolloutSession``.
+        """
         if batch < 1:
             raise ValueError(f"batch must be >= 1, got {batch}")
         x0, texts, _, _ = self.context(context)
-        return RolloutSession(self, x0.to(self.device), texts, batch, seed)
+        return RolloutSession(self, x0.to(self.device), texts, batch, seed, plan=plan)
 
     def rollout_actions(self, actions: np.ndarray | Sequence | None, n_frames: int, batch: int) -> np.ndarray | None:
         """The env actions of ``n_frames`` generated frames, ``(n_frames,)`` or ``(B, n_frames)``, as
@@ -284,7 +302,8 @@ class Generator:
             context: an ``Episode`` (all its frames and text are context) or one frame ``(H, W, C)``.
             n_frames: frames to generate (whole chunks are generated, then cut).
             interventions: text events at generated frames (0 = the first generated frame); the
-                events of one chunk are joined with the config's text separator.
+                events of one chunk are joined with the config's text separator. A
+                ``plan-first`` model gets them in the plan of the window holding their chunk.
             seed: base seed; element b uses the stream seeded by ``(seed, b)``.
             batch: rollouts in parallel. progress: called with the frames done after each chunk.
             actions: ``action-id`` models only (required there): the env action leading to each
@@ -304,13 +323,16 @@ class Generator:
             by_chunk.setdefault(e.frame // f, []).append(e.text)
         acts = self.rollout_actions(actions, n_frames, batch)
         x0, texts, ctx_frames, ctx_entries = self.context(context)
-        session = RolloutSession(self, x0.to(self.device), texts, batch, seed)
+        n_chunks = -(-n_frames // f)
+        sep = self.cfg.sequence.text_separator
+        user = [sep.join(by_chunk[j]) if j in by_chunk else None for j in range(n_chunks)]
+        session = RolloutSession(self, x0.to(self.device), texts, batch, seed,
+                                 plan=user if self.plan_first else None)
         transcripts = [list(ctx_entries) for _ in range(batch)]
         chunks = []
-        for j in range(-(-n_frames // f)):
-            user = by_chunk.get(j)
-            text = self.cfg.sequence.text_separator.join(user) if user else None
-            frames, entries = session.step([text] * batch, actions=None if acts is None else acts[:, j * f:(j + 1) * f])
+        for j in range(n_chunks):
+            step_texts = None if self.plan_first else [user[j]] * batch
+            frames, entries = session.step(step_texts, actions=None if acts is None else acts[:, j * f:(j + 1) * f])
             chunks.append(frames)
             for tr, new in zip(transcripts, entries):
                 tr += new

@@ -15,6 +15,15 @@ left out of training sequences (nothing in the window attends to them).
 Text loss: every text byte and every BOF is a target, predicted by the previous clean-stream
 token (BOS, a byte or EOF). After EOF the model thus learns "more text" vs "BOF".
 
+The ``plan-first`` layout (the paper's Think2V baseline) writes every text of the window up
+front, the non-empty ``text_k`` joined with the text separator in chunk order (``plan_ids``),
+then the chunks with no text between them::
+
+    BOS, text_0 ; text_1 ; ..., BOF, ~chunk_0, chunk_0, EOF, BOF, ~chunk_1, chunk_1, EOF, ...
+
+Everything else is the same (copies, positions, anchors, flow loss); the text targets are the
+plan bytes, its BOF, and BOF after every EOF.
+
 Example:
     >>> import torch
     >>> seq = build_sequence([[104, 105], []], torch.zeros(2, 4, 3), tokens_per_frame=2)
@@ -26,6 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from typing import Literal
 
 import numpy as np
 import torch
@@ -34,6 +44,8 @@ from tv2tv.world_model.tokenizer import BOF, BOS, EOF, NUM_BYTES, PAD
 
 IGNORE = -100
 TEXT, VIDEO = 0, 1
+Layout = Literal["interleaved", "plan-first"]
+LAYOUTS: tuple[str, ...] = ("interleaved", "plan-first")
 
 
 @dataclass
@@ -142,10 +154,25 @@ def _text_targets(tokens: np.ndarray, modality: np.ndarray, is_noisy: np.ndarray
     return target
 
 
+def plan_ids(chunk_texts: Sequence[Sequence[int]], separator: Sequence[int]) -> list[int]:
+    """The plan of a ``plan-first`` window: the non-empty texts joined by ``separator``, in order.
+
+    Example:
+        >>> plan_ids([[104], [], [105, 105]], separator=[59, 32])
+        [104, 59, 32, 105, 105]
+    """
+    out: list[int] = []
+    for ids in chunk_texts:
+        if len(ids):
+            out += [*separator, *ids] if out else list(ids)
+    return out
+
+
 def build_sequence(chunk_texts: Sequence[Sequence[int]], video: torch.Tensor | np.ndarray,
                    tokens_per_frame: int, *, text_loss: bool = True, context_chunks: int = 0,
-                   with_noisy: bool = True, with_last_clean: bool = False) -> SequenceBatch:
-    """One window as an interleaved sequence.
+                   with_noisy: bool = True, with_last_clean: bool = False,
+                   layout: Layout = "interleaved", separator: Sequence[int] = ()) -> SequenceBatch:
+    """One window as a sequence (interleaved, or plan-first for the Think2V baseline).
 
     Args:
         chunk_texts: K lists of token ids, the text placed before each chunk (may be empty).
@@ -155,17 +182,23 @@ def build_sequence(chunk_texts: Sequence[Sequence[int]], video: torch.Tensor | n
         context_chunks: leading chunks whose noisy copies carry no flow loss.
         with_noisy: include the noisy copies (False gives a clean prompt, e.g. for rollouts).
         with_last_clean: keep the last chunk's clean copy and its EOF.
+        layout: ``"interleaved"`` (each text before its chunk) or ``"plan-first"`` (all texts
+            after BOS, joined by ``separator`` ids, then the chunks with only BOF before each).
+        separator: token ids joining the texts of a plan-first window (the text separator).
     """
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
     x = np.asarray(video, dtype=np.float32)
     if x.ndim != 3 or x.shape[0] != len(chunk_texts):
         raise ValueError(f"video must be (K, n, D) with K = {len(chunk_texts)} chunks, got {x.shape}")
     if x.shape[1] % tokens_per_frame:
         raise ValueError(f"chunk of {x.shape[1]} tokens is not a whole number of {tokens_per_frame}-token frames")
     b = _Builder(x.shape[2])
-    b.text([BOS])
+    plan_first = layout == "plan-first"
+    b.text([BOS, *(plan_ids(chunk_texts, separator) if plan_first else [])])
     last = len(chunk_texts) - 1
     for k, ids in enumerate(chunk_texts):
-        b.text([*ids, BOF])
+        b.text([BOF] if plan_first else [*ids, BOF])
         if with_noisy:
             b.chunk(k, x[k], tokens_per_frame, noisy=True, loss=k >= context_chunks,
                     anchor=chunk_anchor(x[k - 1], tokens_per_frame) if k else None)

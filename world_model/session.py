@@ -10,6 +10,14 @@ integrated from noise by the flow ODE, and the chunk appended as clean context w
 Forced ids of a batch go in as ONE padded segment (padding keys are invalid), and free text
 costs one network call per token for the whole batch (sampled row-wise, vectorised).
 
+A ``plan-first`` session (the Think2V baseline) takes its user text up front (``plan=``, one
+entry per chunk to generate) and starts every window with ``BOS``, the plan (the texts of the
+window's chunks joined by the text separator: the context chunks' texts and the user text of
+the chunks the window will generate; a slide keeps the user text of the kept chunks), then
+lets the model write on until ``BOF`` (``max_text_tokens`` at most). Each ``step`` then only
+generates its chunk and feeds ``EOF, BOF`` after it. The model's own plan text is not carried
+over a slide: the new window's model writes its own. ``step(texts=)`` is refused.
+
 Backends: ``_CachedStream`` (``MoT.extend`` on a preallocated KV cache) and ``_FullStream``
 (the uncached reference: the whole sequence through ``MoT.forward`` at every call). They get
 the same segments, so they agree up to float rounding (tested).
@@ -33,13 +41,23 @@ import torch
 from tv2tv.world_model.flow import integrate
 from tv2tv.world_model.interventions import TranscriptEntry
 from tv2tv.world_model.mot import MoT, MoTOutput
-from tv2tv.world_model.sequence import TEXT, VIDEO, build_attention_mask, build_sequence, chunk_anchor
+from tv2tv.world_model.sequence import (
+    TEXT,
+    VIDEO,
+    build_attention_mask,
+    build_sequence,
+    chunk_anchor,
+    plan_ids,
+)
 from tv2tv.world_model.tokenizer import BOF, BOS, EOF, NUM_BYTES, PAD
 
 if TYPE_CHECKING:
     from tv2tv.world_model.generate import Generator
 
 CHUNK = -1  # marks a video chunk in ``Rollout.tokens``
+# The user text of each chunk a plan-first session generates: per chunk, one text for every
+# element, one per element, or None.
+PlanTexts = Sequence[str | Sequence[str | None] | None]
 
 
 @dataclass
@@ -140,11 +158,24 @@ class RolloutSession:
         gen: the generator. context_x0: clean context chunks ``(K, n, P)``.
         context_texts: K lists of ids before each context chunk (text, or action ids for an
             ``action-id`` model). batch: B. seed: base seed.
+        plan: ``plan-first`` models only: ``plan[j]`` is the user text of the j-th chunk this
+            session generates (a string for every element, B strings or ``None``s, or ``None``).
+            Chunks past the plan get no user text.
+
+    ``tokens`` of a plan-first session record what is fed: each window's ``BOS``, plan, model
+    text and ``BOF`` (the chunks a slide keeps are not repeated), each chunk as ``CHUNK, EOF, BOF``.
     """
 
     def __init__(self, gen: Generator, context_x0: torch.Tensor, context_texts: list[list[int]],
-                 batch: int, seed: int) -> None:
+                 batch: int, seed: int, plan: PlanTexts | None = None) -> None:
         self.gen, self.b = gen, batch
+        self.plan_first = gen.cfg.variant == "plan-first"
+        if plan is not None and not self.plan_first:
+            raise ValueError(f"plan= is for plan-first models; a {gen.cfg.variant!r} model takes its text "
+                             f"per chunk (step(texts=))")
+        self._plan = [self._plan_row(j, p) for j, p in enumerate(plan or [])]
+        self._pending: list[list[TranscriptEntry]] = [[] for _ in range(batch)]
+        self._stale = False
         self.rngs = [torch.Generator().manual_seed(int(np.random.SeedSequence([seed, i]).generate_state(1)[0]))
                      for i in range(batch)]
         self.guided = gen.sampling.cfg_scale != 1.0
@@ -156,8 +187,9 @@ class RolloutSession:
         seq = build_sequence(context_texts, context_x0.cpu(), gen.n_per_frame, with_noisy=False,
                              with_last_clean=True, text_loss=False)
         ids = _marked_tokens(seq.tokens.tolist(), seq.modality.tolist())
-        self.tokens: list[list[int]] = [list(ids) for _ in range(batch)]
+        self.tokens: list[list[int]] = [[] if self.plan_first else list(ids) for _ in range(batch)]
         self.chunk, self.frame = len(self.units), 0
+        self._first = self.chunk
         if self.window:
             self.units = self.units[-self.window:]
         # Per-chunk index tensors, shared by every chunk segment.
@@ -183,6 +215,9 @@ class RolloutSession:
         stream = _CachedStream if self.gen.sampling.use_cache else _FullStream
         cap = self._capacity()
         self.streams = [stream(self.gen.model, b, dev, cap) for _ in range(2 if self.guided else 1)]
+        if self.plan_first:
+            self._prefill_plan()
+            return
         self.pos = []
         for i, st in enumerate(self.streams):
             pos = torch.zeros(b, dtype=torch.long, device=dev)
@@ -199,6 +234,75 @@ class RolloutSession:
             self.pos.append(pos + segs[-1].valid.sum(1))
             if i == 0:
                 self.logits = out.logits[:, -1]                                            # (B, V)
+
+    # -- plan-first ---------------------------------------------------------------------------
+    def _plan_row(self, j: int, p: str | Sequence[str | None] | None) -> list[str | None]:
+        if p is None or isinstance(p, str):
+            return [p or None] * self.b
+        row = list(p)
+        if len(row) != self.b or not all(t is None or isinstance(t, str) for t in row):
+            raise ValueError(f"plan[{j}] must be a string, None or {self.b} strings/None (one per element), "
+                             f"got {p!r}")
+        return [t or None for t in row]
+
+    def _user_text(self, g: int) -> list[str | None]:
+        """Per element, the user text of generated chunk ``g`` (0 = the session's first)."""
+        return self._plan[g] if g < len(self._plan) else [None] * self.b
+
+    def _prefill_plan(self) -> None:
+        """Plan-first streams: ``BOS``, the window's plan, ``BOF``, then each unit as a clean
+        chunk with ``EOF, BOF``. Stream 0's plan is the units' texts then the user text of the
+        chunks to generate before the next slide (all of the plan without a window), and the
+        model writes on until ``BOF``; the unconditional stream's plan is empty."""
+        gen, b, dev = self.gen, self.b, self.gen.device
+        g0 = self.chunk - self._first                                   # next chunk to generate
+        ahead = self.window + 1 - len(self.units) if self.window else max(1, len(self._plan) - g0)
+        user = [self._user_text(g) for g in range(g0, g0 + ahead)]      # (ahead, B)
+        sep = gen.tokenizer.encode(gen.cfg.sequence.text_separator)
+        forced = [plan_ids([t[i] for t, _ in self.units] + [gen.tokenizer.encode(u[i] or "") for u in user], sep)
+                  for i in range(b)]
+        self.pos = [torch.zeros(b, dtype=torch.long, device=dev) for _ in self.streams]
+        self._feed([[BOS, *x] for x in forced], [[] for _ in range(b)], [False] * b)
+        wrote = self._write_text([None] * b, [True] * b)
+        if self.guided:
+            self._append(1, self._text_seg([[BOS, BOF]] * b, self.pos[1]))
+        zero = torch.zeros(b, device=dev)
+        for i in range(len(self.streams)):
+            pos, segs = self.pos[i], []
+            for k, (_, x) in enumerate(self.units):
+                segs.append(self._chunk_seg(x, pos, zero, noisy=False, chunk_id=k))     # clean + EOF
+                pos = pos + segs[-1].valid.sum(1)
+                segs.append(self._text_seg([[BOF]] * b, pos))
+                pos = pos + 1
+            self._append(i, _Seg.cat(*segs))
+        initial = g0 == 0
+        sep_text = gen.cfg.sequence.text_separator
+        for i in range(b):
+            if initial:
+                self.tokens[i] += [CHUNK, EOF, BOF] * len(self.units)
+            for j, u in enumerate(user):
+                if u[i]:
+                    self._pending[i].append(TranscriptEntry((g0 + j) * gen.frames_per_chunk, u[i], "user"))
+            text = gen.tokenizer.decode(wrote[i])
+            text = text[len(sep_text):] if forced[i] and text.startswith(sep_text) else text
+            if text:
+                self._pending[i].append(TranscriptEntry(self.frame, text, "model"))
+
+    def _plan_step(self, texts: Sequence[str | None] | None, actions: np.ndarray | Sequence | None
+                   ) -> tuple[list[list[int]], list[list[TranscriptEntry]]]:
+        """A plan-first step's chunk texts (its user ids, kept for a slide) and new entries."""
+        if texts is not None and any(texts):
+            raise ValueError("a plan-first model reads all text of its window before the frames, not per "
+                             "chunk: give the text up front with Generator.generate(interventions=) or "
+                             "Generator.start(plan=) / RolloutSession(plan=), and call step() without texts")
+        if actions is not None:
+            raise ValueError(f"a {self.gen.cfg.variant!r} model takes no actions; drop actions=")
+        if self._stale:  # the window slid after the last chunk: write the new window's plan now
+            self._prefill()
+            self._stale = False
+        entries, self._pending = self._pending, [[] for _ in range(self.b)]
+        ids = [self.gen.tokenizer.encode(t or "") for t in self._user_text(self.chunk - self._first)]
+        return ids, entries
 
     # -- segments ---------------------------------------------------------------------------
     def _append(self, i: int, seg: _Seg) -> MoTOutput:
@@ -315,22 +419,10 @@ class RolloutSession:
         free = [(u is None or continue_text) and gen.text_enabled for u in user]
         return forced, free, user
 
-    @torch.inference_mode()
-    def step(self, texts: Sequence[str | None] | None = None, continue_text: bool = False,
-             actions: np.ndarray | Sequence | None = None) -> tuple[np.ndarray, list[list[TranscriptEntry]]]:
-        """Generate one chunk.
-
-        Args:
-            texts: per element, user text that replaces the model's text segment (``None``: the
-                model writes its own). ``continue_text``: let the model go on after the user's
-                text (a prefix) instead of closing the segment with ``BOF``.
-            actions: ``action-id`` models only (and required there): the env actions that lead
-                to the chunk's F frames, ``(B, F)`` or ``(F,)`` for every element; action ``j``
-                is the one taken at the frame before the chunk's frame ``j``, as in training.
-
-        Returns:
-            frames ``uint8 (B, F, H, W, C)`` and, per element, the new transcript entries.
-        """
+    def _interleaved_text(self, texts: Sequence[str | None] | None, continue_text: bool,
+                          actions: np.ndarray | Sequence | None
+                          ) -> tuple[list[list[int]], list[list[TranscriptEntry]]]:
+        """Write the text segment before the next chunk; returns each element's ids and entries."""
         gen, b = self.gen, self.b
         forced, free, user = self._forced(texts, actions, continue_text)
         wrote = self._write_text(forced, free)
@@ -347,6 +439,31 @@ class RolloutSession:
             model_text = model_text[len(sep):] if u is not None and model_text.startswith(sep) else model_text
             if model_text:
                 entries[i].append(TranscriptEntry(self.frame, model_text, "model"))
+        return wrote, entries
+
+    @torch.inference_mode()
+    def step(self, texts: Sequence[str | None] | None = None, continue_text: bool = False,
+             actions: np.ndarray | Sequence | None = None) -> tuple[np.ndarray, list[list[TranscriptEntry]]]:
+        """Generate one chunk.
+
+        Args:
+            texts: per element, user text that replaces the model's text segment (``None``: the
+                model writes its own). ``continue_text``: let the model go on after the user's
+                text (a prefix) instead of closing the segment with ``BOF``. A ``plan-first``
+                model takes no text here (``ValueError``): its text is the session's ``plan``.
+            actions: ``action-id`` models only (and required there): the env actions that lead
+                to the chunk's F frames, ``(B, F)`` or ``(F,)`` for every element; action ``j``
+                is the one taken at the frame before the chunk's frame ``j``, as in training.
+
+        Returns:
+            frames ``uint8 (B, F, H, W, C)`` and, per element, the new transcript entries (for
+            ``plan-first``, those of a window's plan come with the window's first chunk).
+        """
+        gen, b = self.gen, self.b
+        if self.plan_first:
+            wrote, entries = self._plan_step(texts, actions)
+        else:
+            wrote, entries = self._interleaved_text(texts, continue_text, actions)
         noise = torch.stack([torch.randn(gen.n_per_chunk, gen.token_dim, generator=g) for g in self.rngs])
         zero = torch.zeros(b, device=gen.device)
         self._noisy = [self._chunk_seg(noise.to(gen.device), p, zero, noisy=True) for p in self.pos]
@@ -355,19 +472,24 @@ class RolloutSession:
         clean = gen.codec.encode(frames).reshape(b, gen.n_per_chunk, -1).to(gen.device)      # as real context
         for i in range(len(self.streams)):
             seg = self._chunk_seg(clean, self.pos[i], zero, noisy=False)
-            if i == 1:  # the unconditional stream never has text: BOF follows EOF at once
+            if i == 1 or self.plan_first:  # no text between chunks: BOF follows EOF at once
                 seg = _Seg.cat(seg, self._text_seg([[BOF]] * b, self.pos[i] + seg.tokens.shape[1]))
             out = self._append(i, seg)
             if i == 0:
                 self.logits = out.logits[:, -1]
         for t in self.tokens:
-            t += [CHUNK, EOF]
+            t += [CHUNK, EOF, BOF] if self.plan_first else [CHUNK, EOF]
         self.units.append((wrote, clean))
         if self.window and len(self.units) > self.window:
             # Slide: keep the newest half of the window and re-encode it from BOS, so the
             # model always sees contexts of the lengths and positions it was trained on.
+            # A plan-first window is re-encoded when its first chunk is asked for (its plan
+            # is sampled text, wasted if the rollout ends here).
             self.units = self.units[-max(1, (self.window + 1) // 2):]
-            self._prefill()
+            if self.plan_first:
+                self._stale = True
+            else:
+                self._prefill()
         self.chunk += 1
         self.frame += gen.frames_per_chunk
         return frames.cpu().numpy(), entries
