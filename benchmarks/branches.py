@@ -13,6 +13,22 @@ for one game, each a name and a script of ``{step, text}`` interventions::
         script:
           - {step: 0, text: move paddle up}
 
+An alternative may give ``goal: <text>`` instead of ``script:`` (exactly one of the two), for
+goal-level text that parses to no single action ("collect wood"). Its ground truth is played
+by the suite's ``policy`` with that goal fixed (a *goal policy*: it takes a ``goal=`` setting and
+lists the goals it knows in ``policy.goals``, like ``crafter-explorer``), built with the
+optional ``goal_args`` mapping (e.g. ``{epsilon: 0.0}``: no random moves in the ground truth)
+and a seed shared by the alternatives of one branch point. The model is given the plan text the
+goal policy wrote at the branch point (``info["plan"]``, e.g. ``"goal: collect wood"``, the
+wording of recordings) as an intervention at step 0, and the actions the policy took there are
+that branch's ``Script.actions`` (what an ``action-id`` model and the IDM score get)::
+
+    policy: crafter-explorer
+    goal_args: {epsilon: 0.0}
+    alternatives:
+      - {name: wood, goal: collect wood}
+      - {name: stone, goal: place stone}
+
 :func:`make_branches` plays the real game with the collection policy, stops at seeded random
 branch points, clones the emulator state, and plays every alternative for ``horizon`` steps
 from that same state: the ground-truth futures. Everything is seeded, so the same arguments
@@ -28,7 +44,8 @@ Example:
 from __future__ import annotations
 
 import importlib.resources
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,14 +60,21 @@ from tv2tv.types import TextEvent
 
 @dataclass(frozen=True)
 class Alternative:
-    """One alternative of a suite: ``steps`` are ``(step, text)``, sorted, the first at 0."""
+    """One alternative of a suite: ``steps`` are ``(step, text)``, sorted, the first at 0.
+
+    A goal alternative has a ``goal`` and no ``steps``: its script is made per branch point.
+    """
 
     name: str
     steps: tuple[tuple[int, str], ...]
     probe: str | None = None
+    goal: str | None = None
 
     def script(self, texter: Any, horizon: int) -> Script:
         """The alternative cut to ``horizon`` steps, its texts parsed to env actions."""
+        if self.goal is not None:
+            raise ValueError(f"alternative {self.name!r} is the goal {self.goal!r}: its script is "
+                             f"played per branch point by the goal policy, not parsed")
         steps = tuple((s, t) for s, t in self.steps if s < horizon)
         actions, k = [], 0
         for step in range(horizon):
@@ -70,13 +94,31 @@ class Suite:
     horizon: int
     alternatives: tuple[Alternative, ...]
     source: str = ""
+    goal_args: dict[str, Any] = field(default_factory=dict)
 
-    def scripts(self, texter: Any, horizon: int | None = None) -> list[Script]:
-        """Every alternative as a :class:`Script` of ``horizon`` (default: the suite's) steps."""
+    def scripts(self, texter: Any, horizon: int | None = None) -> list[Script | None]:
+        """Every alternative as a :class:`Script` of ``horizon`` (default: the suite's) steps;
+        ``None`` for a goal alternative (played per branch point by the goal policy)."""
         h = self.horizon if horizon is None else horizon
         if isinstance(h, bool) or not isinstance(h, int) or h < 1:
             raise ValueError(f"horizon must be an int >= 1, got {h!r}")
-        return [a.script(texter, h) for a in self.alternatives]
+        return [None if a.goal is not None else a.script(texter, h) for a in self.alternatives]
+
+    def check_goals(self, goals: Sequence[str] | None) -> None:
+        """Every goal must be one of ``goals`` (the suite policy's; ``None``: it has no goals).
+
+        Example:
+            >>> load_suite("crafter-goals").check_goals(["collect wood", "place stone", "drink water", "eat"])
+        """
+        alts = [a for a in self.alternatives if a.goal is not None]
+        if alts and goals is None:
+            raise ValueError(f"suite {self.source}: alternatives {[a.name for a in alts]} give goals, but "
+                             f"policy {self.policy!r} cannot pursue goals (it has no 'goals' and takes no "
+                             f"'goal' setting); use a goal policy such as 'crafter-explorer' or scripts")
+        for a in alts:
+            if a.goal not in goals:  # type: ignore[operator]
+                raise ValueError(f"suite {self.source}: alternative {a.name!r}: policy {self.policy!r} has no "
+                                 f"goal {a.goal!r}; its goals: {list(goals)}")  # type: ignore[arg-type]
 
     def check_texts(self, texter: Any) -> None:
         """Every text must parse with ``texter``; the error names the alternative and text."""
@@ -114,6 +156,19 @@ def _parse_alternative(i: int, raw: Any, src: str) -> Alternative:
     if not isinstance(raw, dict) or not isinstance(raw.get("name"), str) or not raw["name"]:
         raise ValueError(f"{where} must be a mapping with a non-empty 'name', got {raw!r}")
     where += f" ({raw['name']!r})"
+    unknown = set(raw) - {"name", "script", "goal", "probe"}
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
+    probe = raw.get("probe")
+    if probe is not None and not isinstance(probe, str):
+        raise ValueError(f"{where}: 'probe' must be a direction string, got {probe!r}")
+    if ("script" in raw) == ("goal" in raw):
+        raise ValueError(f"{where}: give exactly one of 'script' (texts) and 'goal' (a goal of the "
+                         f"suite's policy), got {sorted(k for k in ('script', 'goal') if k in raw) or 'neither'}")
+    if "goal" in raw:
+        if not isinstance(raw["goal"], str) or not raw["goal"].strip():
+            raise ValueError(f"{where}: 'goal' must be a non-empty string, got {raw['goal']!r}")
+        return Alternative(raw["name"], (), probe, raw["goal"])
     script = raw.get("script")
     if not isinstance(script, list) or not script:
         raise ValueError(f"{where}: 'script' must be a non-empty list of {{step, text}}, got {script!r}")
@@ -126,12 +181,6 @@ def _parse_alternative(i: int, raw: Any, src: str) -> Alternative:
         steps.append((step, text))
     if [s for s, _ in steps] != sorted({s for s, _ in steps}) or steps[0][0] != 0:
         raise ValueError(f"{where}: script steps must start at 0 and increase, got {[s for s, _ in steps]}")
-    probe = raw.get("probe")
-    if probe is not None and not isinstance(probe, str):
-        raise ValueError(f"{where}: 'probe' must be a direction string, got {probe!r}")
-    unknown = set(raw) - {"name", "script", "probe"}
-    if unknown:
-        raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
     return Alternative(raw["name"], tuple(steps), probe)
 
 
@@ -139,13 +188,15 @@ def load_suite(name_or_path: str | Path, texter: Any = None) -> Suite:
     """Load and validate a suite; with ``texter``, also check that every text parses.
 
     Args:
-        name_or_path: a built-in suite name (``"pong"``, ``"breakout"``, ``"crafter"``) or a
-            path to a YAML file.
+        name_or_path: a built-in suite name (``"pong"``, ``"breakout"``, ``"crafter"``,
+            ``"crafter-goals"``) or a path to a YAML file.
         texter: the env's texter (``tv2tv.envs.get_texter(env)``), or ``None`` to skip the
             parse check.
 
     Raises:
         ValueError: naming the bad entry (alternatives[i], script[j]) or the unparsable text.
+            Goals are checked against the policy's goals by :func:`make_branches` (it needs the
+            env to build the policy).
 
     Example:
         >>> [a.name for a in load_suite("pong").alternatives]
@@ -169,7 +220,15 @@ def load_suite(name_or_path: str | Path, texter: Any = None) -> Suite:
     names = [a.name for a in alts]
     if len(set(names)) != len(names):
         raise ValueError(f"suite {src}: alternative names must be unique, got {names}")
-    suite = Suite(raw["name"], raw["env"], raw["policy"], raw["horizon"], alts, src)
+    goal_args = raw.get("goal_args", {})
+    if not isinstance(goal_args, dict) or not all(isinstance(k, str) for k in goal_args):
+        raise ValueError(f"suite {src}: 'goal_args' must be a mapping of policy settings, got {goal_args!r}")
+    if "goal" in goal_args:
+        raise ValueError(f"suite {src}: 'goal_args' cannot set 'goal'; each alternative gives its own")
+    unknown = set(raw) - {"name", "env", "policy", "horizon", "alternatives", "goal_args"}
+    if unknown:
+        raise ValueError(f"suite {src}: unknown keys {sorted(unknown)}")
+    suite = Suite(raw["name"], raw["env"], raw["policy"], raw["horizon"], alts, src, goal_args)
     if texter is not None:
         suite.check_texts(texter)
     return suite
@@ -194,6 +253,37 @@ def _future(env: Any, state: Any, actions: np.ndarray) -> np.ndarray | None:
             return None
         frames.append(np.asarray(obs, np.uint8))
     return np.stack(frames)                                         # (horizon, H, W, C)
+
+
+def _goal_future(env: Any, state: Any, obs: np.ndarray, player: Any, horizon: int, alt: Alternative
+                 ) -> tuple[np.ndarray, Script] | None:
+    """Frames and script of a goal alternative: ``player`` (goal fixed) plays from ``state``."""
+    restore_state(env, state)
+    frames, actions, plan = [], [], None
+    for step in range(horizon):
+        action = player(obs)
+        obs, _, terminated, truncated, info = env.step(action)
+        if step == 0:
+            plan = info.get("plan")
+            if not isinstance(plan, str) or not plan:
+                raise ValueError(f"goal policy for alternative {alt.name!r} wrote no plan text "
+                                 f"(info['plan'] is {plan!r}), so there is no text to give the model")
+        if terminated or truncated:
+            return None
+        frames.append(np.asarray(obs, np.uint8))
+        actions.append(action)
+    return np.stack(frames), Script(alt.name, ((0, plan),), np.asarray(actions), alt.probe)  # type: ignore[arg-type]
+
+
+def policy_goals(policy: str, env: Any) -> tuple[str, ...] | None:
+    """The goals ``policy`` can be fixed to on ``env`` (its ``goals``), ``None`` if it has none.
+
+    Example:
+        >>> policy_goals("random", make_env("crafter")) is None                # doctest: +SKIP
+        True
+    """
+    goals = getattr(make_policy(policy, env, seed=0), "goals", None)
+    return None if goals is None else tuple(goals)
 
 
 def _distinct(futures: list[np.ndarray]) -> bool:
@@ -223,12 +313,14 @@ def make_branches(env_name: str, n_branches: int, horizon: int, suite: Suite, se
     Branch points are seeded: the first after ``context_frames`` steps plus a gap drawn from
     ``gap``, each next one a fresh gap later. A branch point is skipped when an alternative
     ends the episode inside the horizon, or when two alternatives give identical futures
-    (nothing to tell apart there, e.g. "up" with the paddle already at the top wall).
+    (nothing to tell apart there, e.g. "up" with the paddle already at the top wall). Goal
+    alternatives are played by the suite's goal policy and get a script per branch point.
 
     Args:
         env_name: the game (must support state cloning and match ``suite.env``).
         n_branches: how many branch points; ``horizon``: future steps per alternative.
-        suite: the alternatives (:func:`load_suite`); ``policy`` overrides ``suite.policy``.
+        suite: the alternatives (:func:`load_suite`); ``policy`` overrides ``suite.policy`` for
+            the play up to the branch points (goal alternatives are always played by ``suite.policy``).
         seed: seeds the env, the policy and the branch points.
         context_frames: frames the model sees, the branch frame included.
 
@@ -247,6 +339,8 @@ def make_branches(env_name: str, n_branches: int, horizon: int, suite: Suite, se
     env = make_env(env_name, frame_size=frame_size, frameskip=frameskip, seed=seed)
     texter = get_texter(env)
     suite.check_texts(texter)
+    if any(a.goal is not None for a in suite.alternatives):
+        suite.check_goals(policy_goals(suite.policy, env))
     scripts = suite.scripts(texter, horizon)
     player = make_policy(policy or suite.policy, env, seed=seed)
     rng = np.random.default_rng(seed)
@@ -257,7 +351,7 @@ def make_branches(env_name: str, n_branches: int, horizon: int, suite: Suite, se
     for _ in range(budget):
         t = len(ep.frames) - 1
         if t == next_at:
-            branch = _branch_at(env, ep, scripts, context_frames, env_name, len(branches))
+            branch = _branch_at(env, ep, suite, scripts, horizon, context_frames, env_name, len(branches), seed)
             if branch is not None:
                 branches.append(branch)
                 if len(branches) == n_branches:
@@ -289,15 +383,32 @@ def _policy_step(env: Any, texter: Any, player: Any, ep: _Episode) -> bool:
     return not (terminated or truncated)
 
 
-def _branch_at(env: Any, ep: _Episode, scripts: list[Script], context_frames: int, env_name: str,
-               index: int) -> Branch | None:
-    """Clone, play every script from the clone, restore; ``None`` if the point is unusable."""
+def _branch_at(env: Any, ep: _Episode, suite: Suite, scripts: list[Script | None], horizon: int,
+               context_frames: int, env_name: str, index: int, seed: int) -> Branch | None:
+    """Clone, play every alternative from the clone, restore; ``None`` if the point is unusable.
+
+    Goal alternatives get this branch point's own script (the goal policy's plan and actions);
+    their players share one seed per branch point, so only the goal tells them apart.
+    """
     state = clone_state(env)
-    futures = [_future(env, state, s.actions) for s in scripts]
+    goal_seed = int(np.random.SeedSequence([seed, ep.seed, len(ep.frames)]).generate_state(1)[0])
+    futures, played = [], []
+    for alt, script in zip(suite.alternatives, scripts):
+        if script is not None:
+            futures.append(_future(env, state, script.actions))
+            played.append(script)
+            continue
+        player = make_policy(suite.policy, env, seed=goal_seed, goal=alt.goal, **suite.goal_args)
+        out = _goal_future(env, state, ep.frames[-1], player, horizon, alt)
+        if out is None:
+            restore_state(env, state)
+            return None
+        futures.append(out[0])
+        played.append(out[1])
     restore_state(env, state)
     if any(f is None for f in futures) or not _distinct(futures):  # type: ignore[arg-type]
         return None
     start, frames, actions, events = ep.context(context_frames)
     return Branch(env=env_name, index=index, episode_seed=ep.seed, frame=len(ep.frames) - 1,
                   context_start=start, context_frames=frames, context_actions=actions,
-                  context_events=events, scripts=tuple(scripts), truth=np.stack(futures))  # type: ignore[arg-type]
+                  context_events=events, scripts=tuple(played), truth=np.stack(futures))  # type: ignore[arg-type]

@@ -4,7 +4,9 @@ A :class:`Branch` is one branch point of a real episode: the context the model s
 to and including the branch frame, the text events and actions on them) and the K ground-truth
 futures the real game produced for the K scripted alternatives. Each alternative is a
 :class:`Script`: text interventions at steps relative to the branch, and the env actions they
-parse to (what the real game was played with).
+parse to (what the real game was played with). The scripts live on each branch: for a goal
+alternative (``branches.py``) the text is the goal policy's plan and the actions are the ones it
+took at that branch point, so an ``action-id`` model and the IDM always read ``branch.scripts``.
 
 A model takes part through the :class:`BranchPredictor` protocol: ``predict(branch, scripts,
 horizon, seed)`` returns the K generated futures, ``uint8 (K, horizon, H, W, C)``. Frame ``i``
@@ -41,7 +43,7 @@ class Script:
         steps: ``(step, text)`` pairs, step relative to the branch (0 = the first future step),
             sorted, the first at step 0.
         actions: ``(horizon, ...)`` env actions, each step's text parsed and held until the
-            next text.
+            next text; for a goal alternative, the actions the goal policy took at this branch.
         probe: the paddle direction a game probe expects ("up"), or ``None``.
 
     Example:
@@ -148,6 +150,7 @@ class WorldModelPredictor:
     script's text enters as user interventions at the frames it names. ``no-text`` runs get
     the same context without text (they take no interventions), so they can only guess.
     ``action-id`` runs get the context's actions and each script's env actions instead of text.
+    ``plan-first`` runs get each script's texts up front, as the plan (``Generator.start(plan=)``).
 
     Args:
         generator: a ``tv2tv.world_model.generate.Generator``.
@@ -172,20 +175,27 @@ class WorldModelPredictor:
     def predict(self, branch: Branch, scripts: list[Script], horizon: int, seed: int) -> np.ndarray:
         gen = self.generator
         f = gen.frames_per_chunk
-        session = gen.start(self._context(branch), batch=len(scripts), seed=seed)
+        # Generated frame i is episode frame branch.frame + 1 + i, so a script step is the
+        # generator's frame index; the texts of one chunk are joined as in training.
+        per_chunk: list[list[str | None]] = []                     # (chunks, K)
+        for j in range(-(-horizon // f)):
+            texts: list[str | None] = []
+            for script in scripts:
+                here = [t for s, t in script.steps if j * f <= s < (j + 1) * f]
+                texts.append(gen.cfg.sequence.text_separator.join(here) if here and gen.text_enabled else None)
+            per_chunk.append(texts)
+        # plan-first runs get every script's texts up front, as the plan of their windows.
+        plan_first = gen.cfg.variant == "plan-first"
+        session = gen.start(self._context(branch), batch=len(scripts), seed=seed,
+                            **({"plan": per_chunk} if plan_first else {}))
         # action-id runs get each script's env actions instead of its text: action s is taken
         # at episode frame branch.frame + s and leads to generated frame s.
         actions = (gen.rollout_actions(np.stack([np.asarray(s.actions)[:horizon] for s in scripts]), horizon,
                                        len(scripts)) if gen.cfg.variant == "action-id" else None)
         chunks = []
-        for j in range(-(-horizon // f)):
-            # Generated frame i is episode frame branch.frame + 1 + i, so a script step is
-            # the generator's frame index; the texts of one chunk are joined as in training.
-            texts: list[str | None] = []
-            for script in scripts:
-                here = [t for s, t in script.steps if j * f <= s < (j + 1) * f]
-                texts.append(gen.cfg.sequence.text_separator.join(here) if here and gen.text_enabled else None)
-            frames, _ = session.step(texts, actions=None if actions is None else actions[:, j * f:(j + 1) * f])
+        for j, texts in enumerate(per_chunk):
+            frames, _ = session.step(None if plan_first else texts,
+                                     actions=None if actions is None else actions[:, j * f:(j + 1) * f])
             chunks.append(frames)                                    # (K, F, H, W, C)
         return np.concatenate(chunks, axis=1)[:, :horizon].astype(np.uint8)   # (K, horizon, H, W, C)
 

@@ -14,6 +14,13 @@ Each step it writes its plan into the env with ``CrafterEnv.set_plan``, e.g.
 ``"goal: make wood pickaxe; next: collect wood, place table"``; the Crafter texter emits it (source
 ``"plan"``) whenever the goal changes.
 
+A *fixed goal* (``ExplorerConfig.goal``, one of :data:`GOALS`) pins the explorer to one goal:
+it ignores its needs and pursues that goal forever, working first through the chain steps before
+it that are not unlocked yet and the materials it uses (so "place stone" from scratch collects
+wood, places a table, makes a pickaxe and collects stone first), and repeats it once done. Its
+plan is then always ``"goal: <goal>"`` (``"goal: eat; next: hunt a cow"`` for eating), the same
+wording as in recordings. The controllability benchmark plays ``goal:`` alternatives this way.
+
 Example:
     >>> from tv2tv.envs import make_env
     >>> env = make_env("crafter", seed=0)
@@ -70,6 +77,10 @@ CHAIN: tuple[Step, ...] = (
     Step("collect diamond", "collect", "diamond", (("iron_pickaxe", 1),)),
 )
 _SOURCE = {"wood": "tree", "stone": "stone", "coal": "coal", "iron": "iron"}
+# Goals of the needs (the plan's "next" part as written in recordings), and every goal the
+# explorer can be fixed to.
+_NEED_GOALS: dict[str, tuple[str, ...]] = {"drink water": (), "eat": ("hunt a cow",), "sleep": ()}
+GOALS: tuple[str, ...] = tuple(s.goal for s in CHAIN) + tuple(_NEED_GOALS)
 _NEAR = {"wood_pickaxe": ("table",), "stone_pickaxe": ("table",), "wood_sword": ("table",),
          "stone_sword": ("table",), "iron_pickaxe": ("table", "furnace"), "iron_sword": ("table", "furnace")}
 
@@ -84,6 +95,12 @@ class ExplorerConfig:
         explore_steps: how many steps one exploration leg walks straight.
         thirst, hunger, fatigue: drink / eat / sleep when that vital is at or below this.
         safe_distance: do not fall asleep with a zombie this close (tiles, per axis).
+        goal: a fixed goal from :data:`GOALS` ("collect wood"), pursued for good (see the
+            module docstring); ``None`` follows the chain and the needs.
+
+    Example:
+        >>> ExplorerConfig(goal="collect wood", epsilon=0.0).goal
+        'collect wood'
     """
 
     epsilon: float = 0.05
@@ -93,8 +110,11 @@ class ExplorerConfig:
     hunger: int = 4
     fatigue: int = 2
     safe_distance: int = 6
+    goal: str | None = None
 
     def __post_init__(self) -> None:
+        if self.goal is not None and self.goal not in GOALS:
+            raise ValueError(f"unknown explorer goal {self.goal!r}; known goals: {list(GOALS)}")
         if not 0.0 <= self.epsilon <= 1.0:
             raise ValueError(f"epsilon must be in [0, 1], got {self.epsilon!r}")
         if self.search_radius < 1 or self.explore_steps < 1:
@@ -109,7 +129,11 @@ class CrafterExplorer:
         env: an env built by ``make_env("crafter")`` (any wrappers around it are fine).
         seed: seeds the random moves and exploration directions.
         config: an :class:`ExplorerConfig`.
+
+    ``goals`` lists the goals ``config.goal`` may be fixed to (what the benchmark checks).
     """
+
+    goals: tuple[str, ...] = GOALS
 
     def __init__(self, env: gym.Env, seed: int | None = None, config: ExplorerConfig | None = None) -> None:
         inner = env.unwrapped
@@ -151,6 +175,8 @@ class CrafterExplorer:
 
     def _decide(self, game: Any, player: Any, inv: dict[str, int]) -> tuple[str, list[str], int]:
         c = self.config
+        if c.goal is not None:
+            return self._decide_fixed(game, player, inv, c.goal)
         if player.sleeping:
             return "sleep until rested", [], A["noop"]
         for kind in ("zombie", "skeleton"):
@@ -158,15 +184,34 @@ class CrafterExplorer:
             if act is not None:
                 return f"defeat the {kind}", [], act
         if inv["drink"] <= c.thirst:
-            return "drink water", [], self._go_do(game, player, {"water"})
+            return "drink water", [], self._need(game, player, "drink water")
         if inv["food"] <= c.hunger:
-            return "eat", ["hunt a cow"], self._go_do(game, player, set(), objects={"cow"})
+            return "eat", ["hunt a cow"], self._need(game, player, "eat")
         if inv["energy"] <= c.fatigue and not self._zombie_near(game, player):
-            return "sleep", [], A["sleep"]
+            return "sleep", [], self._need(game, player, "sleep")
         step, todo = self._next_step(player)
         if step is None:
             return "explore", [], self._explore(player)
         return step.goal, todo, self._pursue(game, player, inv, step)
+
+    def _decide_fixed(self, game: Any, player: Any, inv: dict[str, int], goal: str) -> tuple[str, list[str], int]:
+        """The fixed ``goal``: its own step once the chain steps before it are unlocked."""
+        if player.sleeping:
+            return goal, list(_NEED_GOALS.get(goal, ())), A["noop"]
+        if goal in _NEED_GOALS:
+            return goal, list(_NEED_GOALS[goal]), self._need(game, player, goal)
+        i = next(i for i, s in enumerate(self.chain) if s.goal == goal)
+        ach = player.achievements
+        target = next((s for s in self.chain[:i] if ach[_achievement(s)] == 0), self.chain[i])
+        first = (self._requirements(target, inv) + [target])[0]
+        return goal, [], self._pursue(game, player, inv, first)
+
+    def _need(self, game: Any, player: Any, goal: str) -> int:
+        if goal == "drink water":
+            return self._go_do(game, player, {"water"})
+        if goal == "eat":
+            return self._go_do(game, player, set(), objects={"cow"})
+        return A["sleep"]
 
     def _next_step(self, player: Any) -> tuple[Step | None, list[str]]:
         """The first step to work on now, and the names of the steps after it (up to 2)."""

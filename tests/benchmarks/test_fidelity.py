@@ -42,8 +42,11 @@ def test_cli_scores_model_and_copy_last(run, tmp_path) -> None:
     r = json.loads(out.read_text())
     assert r["split"] == "validation split" and r["windows"] == 2 and r["context_frames"] == 4
     assert [h["horizon"] for h in r["horizons"]] == [1, 3]
-    # A random model's zero-initialised video head predicts no motion from noise: far worse than copy-last.
-    assert all(h["model_psnr"] < h["copy_psnr"] and not h["beats_copy_last"] for h in r["horizons"])
+    # A fresh model's zero-initialised residual head predicts no change from the last frame: it
+    # is copy-last exactly, which does not count as beating it.
+    assert all(h["model_psnr"] == pytest.approx(h["copy_psnr"], abs=1e-6) and not h["beats_copy_last"]
+               for h in r["horizons"])
+    assert all(h["model_psnr"] < 100.0 for h in r["horizons"])      # the frames do change
 
 
 def test_a_perfect_predictor_beats_copy_last(run, monkeypatch) -> None:
