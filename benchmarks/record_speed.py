@@ -5,17 +5,19 @@ each episode end); *record* runs the same loop, same seeds, through ``RecordEpis
 to a temporary store, the episode writes (compression, fsync, rename) and the write of the
 episode cut by the step budget included. Reported: the median rate of each, the overhead
 ``record time / bare time - 1`` in wall time and in CPU time (goal: <= 10% at 64x64; CPU time is
-the steadier figure on a shared machine), and the share of recording CPU time spent in episode
-writes (compression, fsync, rename).
+the steadier figure on a shared machine), the share of recording CPU time spent in episode
+writes (compression, fsync, rename), and the machine's 1-minute load average before and after
+(other processes inflate wall time; quote the load with the figures).
 
 Example:
-    $ tv2tv bench record ALE/Pong-v5 --steps 2000 --frame-size 64 --policy random
+    $ tv2tv bench record ALE/Pong-v5 --steps 4000 --rounds 5 --frame-size 64 --policy random
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -126,6 +128,7 @@ def measure(cfg: RecordConfig, rounds: int = 3, background: bool = True) -> dict
         0.07
     """
     steps = int(cfg.steps or 0)
+    load_before = os.getloadavg()[0]
     runs = [_round(cfg, steps, i % 2 == 0, background) for i in range(rounds)]  # order alternates
     med = statistics.median
     return {
@@ -137,6 +140,7 @@ def measure(cfg: RecordConfig, rounds: int = 3, background: bool = True) -> dict
         "overhead_cpu": med(r["record"].cpu / r["bare"].cpu for r in runs) - 1.0,
         "write_share_cpu": med(r["writes"].cpu / r["record"].cpu for r in runs),
         "episodes_written": runs[-1]["episodes"], "bytes_per_step": runs[-1]["disk"] / max(steps, 1),
+        "load_avg_1min": [load_before, os.getloadavg()[0]],
     }
 
 
@@ -144,7 +148,9 @@ def _table(r: dict[str, Any]) -> Table:
     writes = "background" if r["background_writes"] else "synchronous"
     table = Table(title=f"record overhead: {r['env']} {r['frame_size']}x{r['frame_size']}, "
                         f"policy {r['policy']}, {r['steps']} steps x {r['rounds']} rounds, "
-                        f"{writes} writes")
+                        f"{writes} writes",
+                  caption=f"load average (1 min) {r['load_avg_1min'][0]:.2f} before, "
+                          f"{r['load_avg_1min'][1]:.2f} after, on {os.cpu_count()} CPUs")
     cols = ("bare steps/s", "record steps/s", "overhead (wall)", "overhead (CPU)",
             "writes (CPU share)", "episodes", "bytes/step")
     for col in cols:
@@ -173,11 +179,13 @@ def register(bench_sub: Any) -> None:
     """Add ``tv2tv bench record``."""
     p = bench_sub.add_parser("record", help="recording overhead over bare env stepping")
     p.add_argument("env", help="env name, e.g. ALE/Pong-v5")
-    p.add_argument("--steps", type=int, default=2000, help="steps per round (default 2000)")
+    # 2000 steps x 3 rounds swung by +-5 points of overhead on a loaded 2-core machine.
+    p.add_argument("--steps", type=int, default=4000, help="steps per round (default 4000)")
     p.add_argument("--frame-size", type=int, default=64, help="square frame side (default 64)")
     p.add_argument("--frameskip", type=int, default=4, help="emulator frames per step (default 4)")
     p.add_argument("--policy", default="random", help="collection policy (default: random)")
-    p.add_argument("--rounds", type=int, default=3, help="alternating rounds, medians reported")
+    p.add_argument("--rounds", type=int, default=5,
+                   help="alternating rounds, medians reported (default 5)")
     p.add_argument("--sync-writes", action="store_true",
                    help="write episodes in the stepping thread instead of a writer thread")
     p.add_argument("--json", type=Path, default=None, help="also write the numbers here")

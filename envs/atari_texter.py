@@ -186,6 +186,7 @@ class AtariTexter:
         self.text_every = int(text_every)
         self.game = game_key(game)
         self._phrases = [table[m] if m in table else generic_phrase(m) for m in meanings]  # raises if unknown
+        self._action_phrases = [Phrase(p, "action") for p in self._phrases]  # shared: immutable
         self._index = {_normalise(p): a for a, p in enumerate(self._phrases)}
         self._last_action: int | None = None
         self._since_text = 0
@@ -194,12 +195,16 @@ class AtariTexter:
     # --- stateless mapping -------------------------------------------------------------------
 
     def _check_action(self, action: Any) -> int:
-        a = np.asarray(action)
-        if a.ndim != 0 or not np.issubdtype(a.dtype, np.integer):
-            raise TypeError(f"an Atari action is one integer, got {action!r}")
-        if not 0 <= int(a) < len(self._phrases):
-            raise ValueError(f"action {int(a)} is out of range 0..{len(self._phrases) - 1}")
-        return int(a)
+        if isinstance(action, (int, np.integer)) and not isinstance(action, bool):
+            a = int(action)  # the usual case, without building an array (it runs every step)
+        else:
+            arr = np.asarray(action)
+            if arr.ndim != 0 or not np.issubdtype(arr.dtype, np.integer):
+                raise TypeError(f"an Atari action is one integer, got {action!r}")
+            a = int(arr)
+        if not 0 <= a < len(self._phrases):
+            raise ValueError(f"action {a} is out of range 0..{len(self._phrases) - 1}")
+        return a
 
     def action_text(self, action: Any) -> str:
         """The phrase for action index ``action``."""
@@ -244,8 +249,8 @@ class AtariTexter:
                              "which adds the step reward to info")
         phrases: list[Phrase] = []
         self._since_text += 1
-        if self._last_action is None or a != self._last_action or self._since_text >= self.text_every:
-            phrases.append(Phrase(self._phrases[a], "action"))
+        if a != self._last_action or self._since_text >= self.text_every:  # None != a too
+            phrases.append(self._action_phrases[a])
             self._last_action, self._since_text = a, 0
         phrases += _reward_captions(float(info["reward"]))
         lives = _lives(info)

@@ -11,11 +11,12 @@ ended is *not* written when the env is closed or reset: a half episode would loo
 finished one to training code. Call ``truncate_episode()`` to end and write it on purpose
 (the record loop does so when its step budget runs out).
 
-With ``background=True`` the store write (deflate, fsync, rename: most of the recording cost)
-runs in a writer thread while the env keeps stepping; zlib releases the GIL, so it overlaps
-where a core is free. At most one episode waits to be written; a write error is raised by the
-next episode end, ``flush()`` or ``close()``; a crash may then also lose the episode being
-written (never leaving a partial file).
+With ``background=True`` the store write (deflate, fsync, rename) runs in a writer thread while
+the env keeps stepping; ISA-L's deflate and fsync release the GIL, so it overlaps where a core is
+free. At most one episode waits to be written; a write error is raised by the next episode end,
+``flush()`` or ``close()``; a crash may then also lose the episode being written (never leaving a
+partial file). Frame buffers are reused across episodes (two at most with background writes),
+never while a write still reads one.
 
 Example:
     >>> env = RecordEpisodes(make_env("ALE/Pong-v5"), store=store)     # doctest: +SKIP
@@ -44,7 +45,10 @@ from tv2tv.types import Episode, TextEvent
 
 _ARRAY_ACTION_SPACES = (gym.spaces.Discrete, gym.spaces.Box, gym.spaces.MultiDiscrete,
                         gym.spaces.MultiBinary)
-_INITIAL_CAPACITY = 256
+# A frame buffer starts this big: the OS backs only the pages written, so a large start costs
+# nothing, while growing (a fresh buffer, page faults, a copy) costs ~10 us a frame on some VMs.
+_BUFFER_BYTES = 64 << 20
+_MIN_CAPACITY = 16
 
 
 class RecordEpisodes(gym.Wrapper, gym.utils.RecordConstructorArgs):
@@ -90,7 +94,11 @@ class RecordEpisodes(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self.last_path: Path | None = None
         self.last_steps = 0
         self._frames: np.ndarray | None = None  # (capacity, H, W, C), grows by doubling
-        self._capacity = _INITIAL_CAPACITY
+        self._capacity = _MIN_CAPACITY  # the largest buffer so far (frames)
+        # Frame buffers are reused (fresh ones cost page faults): the one the background write
+        # reads, and a spare for the next episode once that write is done.
+        self._writing: np.ndarray | None = None
+        self._spare: np.ndarray | None = None
         self._writer = (ThreadPoolExecutor(1, thread_name_prefix="tv2tv-write")
                         if background and store is not None else None)
         self._pending: Future[Path] | None = None
@@ -127,13 +135,18 @@ class RecordEpisodes(gym.Wrapper, gym.utils.RecordConstructorArgs):
             if self._writer is not None:
                 self._writer.shutdown(wait=True)
                 self._writer = None
+            self._frames = self._spare = None  # frees the buffers (a later reset makes new ones)
             super().close()
 
     def flush(self) -> None:
         """Wait for the background write of the last finished episode; raise its error."""
         pending, self._pending = self._pending, None
         if pending is not None:
-            self.last_path = pending.result()
+            try:
+                self.last_path = pending.result()
+            finally:  # done, well or not: the writer no longer reads its buffer
+                if self._writing is not None:
+                    self._spare, self._writing = self._writing, None
 
     # -- recording -------------------------------------------------------------------------
     @property
@@ -159,7 +172,11 @@ class RecordEpisodes(gym.Wrapper, gym.utils.RecordConstructorArgs):
     def _start(self, obs: Any, info: dict[str, Any], seed: int | None) -> None:
         frame = self._check_frame(obs)
         if self._frames is None or self._frames.shape[1:] != frame.shape:
-            self._frames = np.empty((self._capacity, *frame.shape), np.uint8)
+            spare, self._spare = self._spare, None
+            if spare is None or spare.shape[1:] != frame.shape:
+                capacity = max(self._capacity, _BUFFER_BYTES // max(frame.nbytes, 1))
+                spare = np.empty((capacity, *frame.shape), np.uint8)
+            self._frames = spare
         self._frames[0] = frame
         self._t = 0
         self._actions = []
@@ -172,16 +189,16 @@ class RecordEpisodes(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
     def _record_step(self, action: Any, obs: Any, reward: SupportsFloat, terminated: bool,
                      truncated: bool, info: dict[str, Any]) -> None:
-        assert self._frames is not None
-        self._t += 1
-        if self._t == len(self._frames):
-            self._frames = np.concatenate([self._frames, np.empty_like(self._frames)])
-            self._capacity = len(self._frames)
-        self._frames[self._t] = obs  # copies: an env may reuse its observation buffer
+        frames = self._frames
+        assert frames is not None
+        t = self._t = self._t + 1
+        if t == len(frames):
+            frames = self._grow()
+        frames[t] = obs  # copies: an env may reuse its observation buffer
         self._actions.append(action)
         self._rewards.append(float(reward))
         for p in self.texter.describe(self._prev_obs, action, obs, info):
-            self._events.append(TextEvent(self._t, p.text, p.source))
+            self._events.append(TextEvent(t, p.text, p.source))
         self._prev_obs = obs
         if terminated or truncated:
             self._finish(bool(terminated), bool(truncated))
@@ -202,7 +219,8 @@ class RecordEpisodes(gym.Wrapper, gym.utils.RecordConstructorArgs):
         if self._writer is not None:
             self.flush()  # one episode in flight at most: bounded memory, errors surface here
             self._pending = self._writer.submit(self.store.write, ep)  # type: ignore[union-attr]
-            self._frames = None  # the episode owns the buffer now; the next one gets a new one
+            if self.on_episode is None:  # the write reads the buffer: the next episode takes another
+                self._writing, self._frames = self._frames, None
         elif self.store is not None:
             result = self.last_path = self.store.write(ep)
         if self.on_episode is not None:
@@ -210,6 +228,14 @@ class RecordEpisodes(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self.num_written += 1
         self.last_steps = self._t
         return result
+
+    def _grow(self) -> np.ndarray:
+        old = self._frames
+        assert old is not None
+        self._frames = np.empty((2 * len(old), *old.shape[1:]), np.uint8)
+        self._frames[: len(old)] = old
+        self._capacity = len(self._frames)
+        return self._frames
 
     def _env_name(self) -> str:
         if self.store is not None:

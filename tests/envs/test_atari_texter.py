@@ -120,6 +120,12 @@ def test_bad_construction_and_actions() -> None:
     with pytest.raises(TypeError, match="one integer"):
         texter.action_text([1, 2])
     assert texter.action_text(np.int64(2)) == "move right"
+    assert texter.action_text(np.asarray(2, np.uint8)) == texter.action_text(2) == "move right"
+    for bad in (True, np.bool_(True), 2.0, np.asarray([2]), "2"):
+        with pytest.raises(TypeError, match="one integer"):
+            texter.action_text(bad)
+    with pytest.raises(ValueError, match="out of range"):
+        texter.action_text(np.int8(-1))
 
 
 def test_emission_first_change_and_repeat() -> None:

@@ -112,12 +112,39 @@ def test_truncate_episode_writes_it_marked_truncated(fakes, tmp_path):
     assert env.truncate_episode() is None  # nothing running any more
 
 
-def test_long_episodes_grow_the_frame_buffer(fakes):
+def test_long_episodes_grow_the_frame_buffer(fakes, monkeypatch):
+    from tv2tv.recorders import wrapper
+
+    monkeypatch.setattr(wrapper, "_BUFFER_BYTES", 0)  # start at the smallest buffer: 16 frames
     episodes = []
     env = RecordEpisodes(fakes.Game(max_len=700), on_episode=episodes.append)
     ref = play(env, [1, 2] * 400, seed=0)
     assert episodes[0].num_steps == len(ref) - 1 > 256
-    np.testing.assert_array_equal(episodes[0].frames[-1], ref[-1][0])
+    np.testing.assert_array_equal(episodes[0].frames, np.stack([r[0] for r in ref]))
+
+
+def test_background_writes_never_read_a_reused_buffer(fakes, tmp_path, monkeypatch):
+    # Slow writes: the next episodes step while an episode is still being written from its
+    # buffer; the buffers it reuses (and grows) must not be that one.
+    import time
+
+    from tv2tv.recorders import wrapper
+
+    monkeypatch.setattr(wrapper, "_BUFFER_BYTES", 0)
+    store = EpisodeStore.create(tmp_path, fakes.meta())
+    write = store.write
+
+    def slow_write(ep):
+        time.sleep(0.02)
+        return write(ep)
+
+    monkeypatch.setattr(store, "write", slow_write)
+    env = RecordEpisodes(fakes.Game(max_len=60), store=store, background=True)
+    played = {seed: play(env, [1, 2, 2, 0] * 20, seed=seed) for seed in range(6)}
+    env.close()
+    assert len(store) == 6
+    for ep in store:
+        np.testing.assert_array_equal(ep.frames, np.stack([r[0] for r in played[ep.seed]]))
 
 
 def test_bad_inputs(fakes):
