@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 from rich.console import Console
 
+from tv2tv.benchmarks.action_groups import groups_for_env
 from tv2tv.benchmarks.branches import Suite, load_suite, make_branches
-from tv2tv.benchmarks.idm import IDM, collect_episodes, future_pairs, train_idm
+from tv2tv.benchmarks.idm import IDM, collect_episodes, score_futures, train_idm
 from tv2tv.benchmarks.models import (
     Branch,
     BranchPredictor,
@@ -46,14 +47,14 @@ def predict_all(predictor: BranchPredictor, branches: Sequence[Branch], horizon:
     return out
 
 
-def idm_accuracy(idm: IDM, branches: Sequence[Branch], futures: Sequence[np.ndarray]) -> float:
-    """IDM accuracy on the futures' frame pairs against each script's intended actions."""
-    pairs, actions = [], []
-    for b, fut in zip(branches, futures):
-        for k, script in enumerate(b.scripts):
-            pairs.append(future_pairs(b.last_frame, fut[k]))
-            actions.append(script.actions)
-    return idm.accuracy(np.concatenate(pairs), np.concatenate(actions))
+def idm_scores(idm: IDM, branches: Sequence[Branch], futures: Sequence[np.ndarray]) -> dict[str, Any]:
+    """The IDM's group scores (accuracy, micro/macro/per-group precision, recall, F1; see
+    ``action_groups.group_scores``) on the futures against each script's intended actions.
+
+    The scripts are the branch's own (``b.scripts``): a goal alternative's actions are the ones
+    its goal policy took at that branch point, not one list shared by every branch.
+    """
+    return score_futures(idm, branches, futures)
 
 
 def _train_idm(env: str, frame_size: int, frameskip: int, seed: int, steps: int, idm_store: str | None,
@@ -68,10 +69,7 @@ def _train_idm(env: str, frame_size: int, frameskip: int, seed: int, steps: int,
         return train_idm(store, steps=steps, seed=seed)
     # Fresh real play, seeded apart from the branches so the IDM never sees a branch frame.
     episodes = collect_episodes(env, idm_policy, idm_collect_steps, seed + 10_000, frame_size, frameskip)
-    from tv2tv.envs.registry import make_env
-
-    n = int(make_env(env, frame_size=frame_size, frameskip=frameskip).action_space.n)
-    return train_idm(episodes, steps=steps, seed=seed, n_actions=n)
+    return train_idm(episodes, steps=steps, seed=seed, groups=groups_for_env(env))
 
 
 def run_controllability(predictors: Sequence[BranchPredictor], env: str, n_branches: int, horizon: int,
@@ -86,7 +84,7 @@ def run_controllability(predictors: Sequence[BranchPredictor], env: str, n_branc
         predictors: the models; ``copy-last`` is added when absent (every report has it).
         env, n_branches, horizon, seed: the game, branch points, future steps, seed.
         suite: a suite name, YAML path or :class:`Suite`.
-        idm_steps: IDM training steps (0: no IDM, ``idm_accuracy`` is ``null``); it trains on
+        idm_steps: IDM training steps (0: no IDM, ``idm_accuracy`` and ``idm`` are ``null``); it trains on
             ``idm_store`` if given, else on ``idm_collect_steps`` steps played live by ``idm_policy``.
         n_videos: branches shown as side-by-side videos.
 
@@ -122,19 +120,23 @@ def run_controllability(predictors: Sequence[BranchPredictor], env: str, n_branc
     if idm_steps > 0:
         with console.status("training the inverse-dynamics model"):
             idm = _train_idm(env, frame_size, frameskip, seed, idm_steps, idm_store, idm_policy, idm_collect_steps)
+    ref_idm = None if idm is None else idm_scores(idm, branches, truths)
     results: dict[str, Any] = {
         "benchmark": "controllability", "env": env, "suite": suite_obj.name,
         "alternatives": [a.name for a in suite_obj.alternatives], "horizon": horizon, "seed": seed,
         "n_branches": len(branches), "context_frames": context_frames, "frame_size": frame_size,
         "frameskip": frameskip, "psnr_cap_db": PSNR_CAP, "tie_rule": "shared",
         "idm_heldout_accuracy": None if idm is None else idm.heldout_accuracy,
+        "idm_heldout": None if idm is None else idm.heldout,
+        "idm_groups": None if idm is None else idm.groups.describe(),
         "reference": {"probe_follow_rate": reference["probe_follow_rate"],
-                      "idm_accuracy": None if idm is None else idm_accuracy(idm, branches, truths)},
+                      "idm_accuracy": None if idm is None else ref_idm["accuracy"], "idm": ref_idm},
         "models": {},
     }
     for p in models:
         m = score_model(branches, predictions[p.name], game)
-        m["idm_accuracy"] = None if idm is None else idm_accuracy(idm, branches, predictions[p.name])
+        m["idm"] = None if idm is None else idm_scores(idm, branches, predictions[p.name])
+        m["idm_accuracy"] = None if idm is None else m["idm"]["accuracy"]
         results["models"][p.name] = m
     with console.status("writing the report"):
         write_report(results, branches, predictions, out, n_videos)

@@ -2,7 +2,8 @@
 
 ``results.json`` (schema in the README, "Controllability benchmark") holds the run's settings and,
 under ``models``, one entry per model with ``counterfactual_accuracy``, ``chance``, ``psnr`` and
-``ssim`` by horizon step, ``probe_follow_rate``, ``idm_accuracy``, ``n_branches`` and a
+``ssim`` by horizon step, ``probe_follow_rate``, ``idm_accuracy`` and ``idm`` (the inverse-dynamics
+scores, ``tv2tv.benchmarks.action_groups.group_scores``), ``n_branches`` and a
 ``per_alternative`` breakdown. JSON has no ``inf``/``nan``: PSNR is capped (see
 ``tv2tv.benchmarks.scorers``) and missing values are ``null``.
 
@@ -110,17 +111,48 @@ def _fmt(v: Any, digits: int = 3) -> str:
     return "-" if v is None else f"{v:.{digits}f}"
 
 
+def _macro_f1(idm: dict[str, Any] | None) -> float | None:
+    return None if idm is None else idm["macro"]["f1"]
+
+
 def summary_rows(results: dict[str, Any]) -> list[list[str]]:
-    """One row per model: name, counterfactual acc, chance, mean PSNR/SSIM, probe, IDM."""
+    """One row per model: name, counterfactual acc, chance, mean PSNR/SSIM, probe, IDM acc. and macro F1."""
     rows = []
     for name, m in results["models"].items():
         rows.append([name, _fmt(m["counterfactual_accuracy"]), _fmt(m["chance"]),
                      _fmt(float(np.mean(m["psnr"])), 2), _fmt(float(np.mean(m["ssim"]))),
-                     _fmt(m["probe_follow_rate"]), _fmt(m["idm_accuracy"])])
+                     _fmt(m["probe_follow_rate"]), _fmt(m["idm_accuracy"]), _fmt(_macro_f1(m.get("idm")))])
     return rows
 
 
-SUMMARY_HEADER = ["model", "cf. accuracy", "chance", "PSNR (dB)", "SSIM", "probe follow", "IDM acc."]
+SUMMARY_HEADER = ["model", "cf. accuracy", "chance", "PSNR (dB)", "SSIM", "probe follow", "IDM acc.", "IDM macro F1"]
+
+
+def idm_lines(results: dict[str, Any]) -> list[str]:
+    """``report.md``'s inverse-dynamics section: F1 per action group for real frames and each model."""
+    sources = {"real held-out": results.get("idm_heldout"), "real futures": results["reference"].get("idm")}
+    sources.update({name: m.get("idm") for name, m in results["models"].items()})
+    sources = {k: v for k, v in sources.items() if v is not None}
+    if not sources:
+        return []
+    first = next(iter(sources.values()))
+    # One task (Atari, Crafter): F1 per group; several (MineRL): macro F1 per task, groups would crowd.
+    by_task = len(first["per_task"]) > 1
+    cols = list(first["per_task"] if by_task else first["per_group"])
+
+    def f1(v: dict[str, Any], c: str) -> float:
+        return v["per_task"][c]["macro"]["f1"] if by_task else v["per_group"][c]["f1"]
+
+    header = ["frames", "accuracy", "micro F1", "macro P", "macro R", "macro F1",
+              *(f"{'macro ' if by_task else ''}F1 {c}" for c in cols)]
+    rows = [[k, _fmt(v["accuracy"]), _fmt(v["micro"]["f1"]), _fmt(v["macro"]["precision"]),
+             _fmt(v["macro"]["recall"]), _fmt(v["macro"]["f1"]), *(_fmt(f1(v, c)) for c in cols)]
+            for k, v in sources.items()]
+    tasks = results.get("idm_groups") or {}
+    about = "; ".join(f"{t}: {', '.join(gs)}" for t, gs in tasks.items())
+    return ["## Inverse dynamics by action group", "",
+            f"The IDM predicts action groups ({about}); precision, recall and F1 as MineWorld reports "
+            "them (per group, micro and macro, averaged over tasks).", "", _md_table(header, rows), ""]
 
 
 def write_markdown(results: dict[str, Any], out: Path, videos: Sequence[Path] = ()) -> Path:
@@ -130,12 +162,15 @@ def write_markdown(results: dict[str, Any], out: Path, videos: Sequence[Path] = 
              f"Suite `{results['suite']}`, {results['n_branches']} branch points, horizon "
              f"{results['horizon']} steps, {results['context_frames']} context frames, seed {results['seed']}. "
              f"Real game for reference: probe follow rate {_fmt(ref['probe_follow_rate'])}, IDM accuracy "
-             f"{_fmt(ref['idm_accuracy'])} (IDM on real held-out frames: {_fmt(results['idm_heldout_accuracy'])}).",
+             f"{_fmt(ref['idm_accuracy'])}, macro F1 {_fmt(_macro_f1(ref.get('idm')))} (IDM on real held-out "
+             f"frames: accuracy {_fmt(results['idm_heldout_accuracy'])}, macro F1 "
+             f"{_fmt(_macro_f1(results.get('idm_heldout')))}).",
              "", _md_table(SUMMARY_HEADER, summary_rows(results)), "", "## By alternative", ""]
     alt_rows = [[name, alt, _fmt(a["counterfactual_accuracy"]), _fmt(a["psnr_mean"], 2),
                  _fmt(a["ssim_mean"]), _fmt(a["probe_follow_rate"])]
                 for name, m in results["models"].items() for alt, a in m["per_alternative"].items()]
     lines += [_md_table(["model", "alternative", "cf. accuracy", "PSNR (dB)", "SSIM", "probe follow"], alt_rows), ""]
+    lines += idm_lines(results)
     lines += ["## Against the horizon", ""] + [f"![{key}]({fname})" for fname, (key, _) in PLOTS.items()]
     if videos:
         lines += ["", "## Videos (real game left, then each model)", ""]
@@ -156,7 +191,7 @@ def print_table(results: dict[str, Any], console: Console | None = None) -> None
     table = Table(title=f"controllability: {results['env']} ({results['n_branches']} branches, "
                         f"horizon {results['horizon']})")
     for h in SUMMARY_HEADER:
-        table.add_column(h, justify="left" if h == "model" else "right")
+        table.add_column(h, justify="left" if h == "model" else "right", no_wrap=h == "model")
     for row in summary_rows(results):
         table.add_row(*row)
     (console or Console()).print(table)

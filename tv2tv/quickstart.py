@@ -174,8 +174,9 @@ def make_plan(cfg: QuickstartConfig) -> Plan:
         # Short budgets: 4 ODE steps per chunk (half the cost of 8; an undertrained model gains nothing).
         sampling={"ode_steps": 2 if smoke else (4 if m < 30 else 8), "max_text_tokens": 4 if smoke else 16},
         n_branches=2 if smoke else min(64, max(4, round(m))), horizon=4 if smoke else 8,
-        context_frames=4 if smoke else 8, bench_seed=cfg.seed + 1000, idm_steps=5 if smoke else 100,
-        idm_collect_steps=200 if smoke else 600, n_videos=1 if smoke else 2, accelerator=accelerator,
+        context_frames=4 if smoke else 8, bench_seed=cfg.seed + 1000, idm_steps=5 if smoke else 300,
+        # The IDM needs ~250 steps to start separating Pong's paddle moves (benchmarks/idm.py).
+        idm_collect_steps=200 if smoke else 2000, n_videos=1 if smoke else 2, accelerator=accelerator,
         gen_device=gen_device, budget_s={k: v * (0.5 if smoke else m) * 60 for k, v in SHARES.items()})
     return plan
 
