@@ -98,7 +98,9 @@ def evaluate(gen: Generator, episodes: list[Episode], fc: FidelityConfig,
     for w, (i, last) in enumerate(wins):
         ep = episodes[i]
         texts = future_text(ep, last, horizon) if fc.text == "truth" and gen.text_enabled else []
-        out = gen.generate(episode_prefix(ep, last, context), horizon, texts, seed=fc.seed + w)
+        # An action-id model is given the real actions, as a text model is given the real text.
+        acts = ep.actions[last:last + horizon] if gen.cfg.variant == "action-id" else None
+        out = gen.generate(episode_prefix(ep, last, context), horizon, texts, seed=fc.seed + w, actions=acts)
         hs = [h - 1 for h in fc.horizons]
         pred, truth = out.frames[0][hs], ep.frames[[last + h for h in fc.horizons]]
         copy = np.repeat(ep.frames[last][None], len(hs), axis=0)

@@ -83,3 +83,24 @@ def test_helpers() -> None:
     with pytest.raises(ValueError, match="no held-out"):
         pick_windows(eps, 2, context=8, horizon=8)
     assert np.isfinite(len(wins))
+
+
+def test_action_id_runs_are_given_the_real_actions(run, tmp_path, monkeypatch) -> None:
+    """``bench fidelity`` feeds an action-id model the actions that led to the scored frames
+    (it needs them, as a text model needs the text)."""
+    _, store = run
+    cfg = build_config(TrainConfig, None, ["model.dim=32", "model.depth=2", "model.heads=2", "variant=action-id",
+                                           "sequence.window_frames=6", "data.val_fraction=0.25",
+                                           f"data.path={store}"])
+    meta = EpisodeStore.open(store).meta
+    cfg = resolve_config(cfg, meta)
+    export_world_model(MoT(cfg.model), cfg, tmp_path / "aid", meta)
+    gen = Generator.from_run(tmp_path / "aid", SamplingConfig(ode_steps=1))
+    seen = []
+    real = gen.generate
+    gen.generate = lambda *a, **k: seen.append(k["actions"]) or real(*a, **k)  # type: ignore[method-assign]
+    episodes = list(EpisodeStore.open(store))
+    r = evaluate(gen, episodes, FidelityConfig(horizons=(1, 2), windows=2))
+    (i, last), = pick_windows(episodes, 2, r["context_frames"], 2)[:1]
+    np.testing.assert_array_equal(seen[0], episodes[i].actions[last:last + 2])
+    assert r["windows"] == 2 and len(seen) == 2
