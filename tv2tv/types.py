@@ -55,6 +55,8 @@ class TextEvent:
             raise ValueError(f"TextEvent.source must be one of {TEXT_SOURCES}, got {self.source!r}")
         if not isinstance(self.text, str):
             raise TypeError(f"TextEvent.text must be str, got {type(self.text).__name__}")
+        if "\x00" in self.text:  # numpy's str arrays (the store) drop trailing NULs: not lossless
+            raise ValueError(f"TextEvent.text must not contain NUL characters, got {self.text!r}")
 
 
 @dataclass(frozen=True)

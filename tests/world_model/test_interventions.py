@@ -17,7 +17,7 @@ from tv2tv.world_model.interventions import (
     save_transcripts,
 )
 
-texts = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=20).filter(
+texts = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1, max_size=20).filter(
     lambda t: t.strip() != "")
 events_st = st.lists(st.builds(lambda f, t: TextEvent(f, t, "intervention"),
                                st.integers(0, 10_000), texts), max_size=6).map(
