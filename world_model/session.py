@@ -381,11 +381,15 @@ class RolloutSession:
         return wrote
 
     def _sample(self, rows: list[int]) -> list[int]:
-        """One sampled id (a byte or BOF) for each element in ``rows``."""
+        """One sampled id (a byte other than NUL, or BOF) for each element in ``rows``.
+
+        NUL is never text (``TextEvent`` refuses it: the store could not keep it), so a model
+        is not allowed to write it either.
+        """
         s = self.gen.sampling
         logits = self.logits[rows].float()
         allowed = torch.full_like(logits[0], float("-inf"))
-        allowed[:NUM_BYTES] = 0.0
+        allowed[1:NUM_BYTES] = 0.0
         allowed[BOF] = 0.0
         u = torch.stack([torch.rand((), generator=self.rngs[i]) for i in rows])
         return sample_tokens(logits + allowed, s.temperature, s.top_p, u).tolist()

@@ -186,3 +186,13 @@ def test_batch_text_is_one_call_then_one_call_per_token(parts) -> None:
         f1, e1 = one.step(alone, continue_text=True)
         assert e1[i] == entries[i] and one.tokens[i] == batch.tokens[i]
         assert np.abs(f1[i].astype(int) - frames[i].astype(int)).max() <= 1
+
+
+def test_model_never_writes_nul(parts) -> None:
+    """NUL is not text (``TextEvent`` refuses it), so sampling skips it however likely it is."""
+    session = make_gen(parts).start(parts[3].frames[0], batch=2, seed=0)
+    logits = torch.zeros_like(session.logits)
+    logits[:, 0] = 50.0                               # the model all but insists on byte 0
+    logits[:, ord("a")] = 45.0
+    session.logits = logits
+    assert session._sample([0, 1]) == [ord("a"), ord("a")]
