@@ -46,12 +46,8 @@ def random_world_model(env_name: str, out: str | os.PathLike[str], frame_size: i
     Example:
         >>> run = random_world_model("ALE/Pong-v5", "/tmp/pong-random", frame_size=32)    # doctest: +SKIP
     """
-    from tv2tv.config import build_config
     from tv2tv.recorders.record import RecordConfig, build_env, dataset_meta
-    from tv2tv.world_model.checkpoint import export_world_model
-    from tv2tv.world_model.config import TrainConfig
-    from tv2tv.world_model.data import resolve_config
-    from tv2tv.world_model.synthetic import random_model
+    from tv2tv.world_model.synthetic import export_random_run
 
     rec = RecordConfig(env_name, Path(out), steps=1, frame_size=frame_size, frameskip=frameskip, workers=1)
     env = build_env(rec)
@@ -59,9 +55,7 @@ def random_world_model(env_name: str, out: str | os.PathLike[str], frame_size: i
         meta = dataset_meta(rec, env)
     finally:
         env.close()
-    cfg = resolve_config(build_config(TrainConfig, preset, list(overrides)), meta)
-    export_world_model(random_model(cfg.model, seed, zero_init_std), cfg, out, meta)
-    return Path(out)
+    return export_random_run(meta, out, overrides, seed, zero_init_std, preset)
 
 
 def real_context(env_name: str, frames: int, seed: int = 0, frame_size: int = 64, frameskip: int = 4,

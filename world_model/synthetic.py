@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,7 @@ import numpy as np
 from tv2tv.types import Episode, TextEvent
 
 if TYPE_CHECKING:
+    from tv2tv.recorders.store import DatasetMeta
     from tv2tv.world_model.config import ModelConfig
     from tv2tv.world_model.mot import MoT
 
@@ -97,3 +99,24 @@ def random_model(model_cfg: ModelConfig, seed: int = 0, zero_init_std: float = 0
                 if bool((p == 0).all()):
                     p.normal_(0.0, zero_init_std)
     return model.eval()
+
+
+def export_random_run(meta: DatasetMeta, out: str | Path, overrides: Sequence[str] = (), seed: int = 0,
+                      zero_init_std: float = 0.0, preset: str | None = None) -> Path:
+    """Export a random-weight model (``random_model``) for data described by ``meta`` to ``out``.
+
+    The run loads like a trained one (``load_world_model``, ``Generator.from_run``); for tests
+    and smoke runs of the benchmarks. ``overrides`` are config ``KEY=VALUE`` strings on top of
+    ``preset`` (e.g. ``data.path=...`` so the run knows its store).
+
+    Example:
+        >>> export_random_run(EpisodeStore.open("data/s").meta, "runs/random", ["model.dim=32"])  # doctest: +SKIP
+    """
+    from tv2tv.config import build_config
+    from tv2tv.world_model.checkpoint import export_world_model
+    from tv2tv.world_model.config import TrainConfig
+    from tv2tv.world_model.data import resolve_config
+
+    cfg = resolve_config(build_config(TrainConfig, preset, list(overrides)), meta)
+    export_world_model(random_model(cfg.model, seed, zero_init_std), cfg, out, meta)
+    return Path(out)

@@ -6,32 +6,25 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from tv2tv.benchmarks.fidelity import FidelityConfig, evaluate, future_text, parse_horizons, pick_windows
 from tv2tv.cli import main
-from tv2tv.config import build_config
 from tv2tv.recorders.store import EpisodeStore
-from tv2tv.world_model.checkpoint import export_world_model
-from tv2tv.world_model.config import TrainConfig
-from tv2tv.world_model.data import resolve_config
 from tv2tv.world_model.generate import Generator, SamplingConfig
-from tv2tv.world_model.mot import MoT
-from tv2tv.world_model.synthetic import write_synthetic_store
+from tv2tv.world_model.synthetic import export_random_run, write_synthetic_store
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("fid")
     store = write_synthetic_store(root / "data", n=4, steps=12, size=16, seed=1)
-    cfg = build_config(TrainConfig, None, ["model.dim=32", "model.depth=2", "model.heads=2",
-                                           "sequence.window_frames=6", "data.val_fraction=0.25",
-                                           f"data.path={store}"])
-    meta = EpisodeStore.open(store).meta
-    cfg = resolve_config(cfg, meta)
-    torch.manual_seed(0)
-    export_world_model(MoT(cfg.model), cfg, root / "run", meta)
-    return root / "run", store
+    return export_random_run(EpisodeStore.open(store).meta, root / "run", _small(store)), store
+
+
+def _small(store, *extra: str) -> list[str]:
+    """Overrides of a dim-32 run on ``store`` (6-frame windows, a quarter held out)."""
+    return ["model.dim=32", "model.depth=2", "model.heads=2", "sequence.window_frames=6",
+            "data.val_fraction=0.25", f"data.path={store}", *extra]
 
 
 def test_cli_scores_model_and_copy_last(run, tmp_path) -> None:
@@ -89,13 +82,8 @@ def test_action_id_runs_are_given_the_real_actions(run, tmp_path, monkeypatch) -
     """``bench fidelity`` feeds an action-id model the actions that led to the scored frames
     (it needs them, as a text model needs the text)."""
     _, store = run
-    cfg = build_config(TrainConfig, None, ["model.dim=32", "model.depth=2", "model.heads=2", "variant=action-id",
-                                           "sequence.window_frames=6", "data.val_fraction=0.25",
-                                           f"data.path={store}"])
-    meta = EpisodeStore.open(store).meta
-    cfg = resolve_config(cfg, meta)
-    export_world_model(MoT(cfg.model), cfg, tmp_path / "aid", meta)
-    gen = Generator.from_run(tmp_path / "aid", SamplingConfig(ode_steps=1))
+    run_dir = export_random_run(EpisodeStore.open(store).meta, tmp_path / "aid", _small(store, "variant=action-id"))
+    gen = Generator.from_run(run_dir, SamplingConfig(ode_steps=1))
     seen = []
     real = gen.generate
     gen.generate = lambda *a, **k: seen.append(k["actions"]) or real(*a, **k)  # type: ignore[method-assign]
