@@ -185,9 +185,9 @@ class WorldModelPredictor:
                 texts.append(gen.cfg.sequence.text_separator.join(here) if here and gen.text_enabled else None)
             per_chunk.append(texts)
         # plan-first runs get every script's texts up front, as the plan of their windows.
-        plan_first = gen.cfg.variant == "plan-first"
+        plan_first = gen.plan_first
         session = gen.start(self._context(branch), batch=len(scripts), seed=seed,
-                            **({"plan": per_chunk} if plan_first else {}))
+                            plan=per_chunk if plan_first else None)
         # action-id runs get each script's env actions instead of its text: action s is taken
         # at episode frame branch.frame + s and leads to generated frame s.
         actions = (gen.rollout_actions(np.stack([np.asarray(s.actions)[:horizon] for s in scripts]), horizon,

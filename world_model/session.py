@@ -169,7 +169,7 @@ class RolloutSession:
     def __init__(self, gen: Generator, context_x0: torch.Tensor, context_texts: list[list[int]],
                  batch: int, seed: int, plan: PlanTexts | None = None) -> None:
         self.gen, self.b = gen, batch
-        self.plan_first = gen.cfg.variant == "plan-first"
+        self.plan_first = gen.plan_first
         if plan is not None and not self.plan_first:
             raise ValueError(f"plan= is for plan-first models; a {gen.cfg.variant!r} model takes its text "
                              f"per chunk (step(texts=))")

@@ -157,6 +157,7 @@ class _FakeGenerator:
     def __init__(self, variant: str, shape: tuple[int, int, int]) -> None:
         self.cfg = SimpleNamespace(variant=variant, sequence=SimpleNamespace(text_separator=" | "))
         self.frames_per_chunk, self.text_enabled, self.meta, self.shape = 2, variant != "no-text", None, shape
+        self.plan_first = variant == "plan-first"
         self.texts: list[list[str | None]] = []
         self.actions: list[np.ndarray] = []
 
@@ -164,7 +165,8 @@ class _FakeGenerator:
         assert actions.shape == (batch, n)
         return actions
 
-    def start(self, context, batch: int, seed: int):  # noqa: ANN001, ANN201
+    def start(self, context, batch: int, seed: int, plan=None):  # noqa: ANN001, ANN201
+        assert plan is None                          # only interleaved variants are faked here
         def step(texts, actions=None):  # noqa: ANN001, ANN202
             self.texts.append(list(texts))
             if actions is not None:
