@@ -396,9 +396,11 @@ def run_info(run: Path) -> dict[str, Any]:
     import torch
     from safetensors import safe_open
 
+    from tv2tv.world_model.checkpoint import load_checkpoint
+
     with safe_open(str(run / "model.safetensors"), "pt") as f:
         params = sum(int(torch.Size(f.get_slice(k).get_shape()).numel()) for k in f.keys())
-    ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False, mmap=True)
+    ckpt = load_checkpoint(run / "checkpoints" / "last.ckpt", mmap=True)
     loss = None
     for path in sorted((run / "logs").glob("version_*/metrics.csv")):
         with path.open() as fh:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -64,13 +65,34 @@ def read_export_config(path: str | os.PathLike[str]) -> tuple[TrainConfig, Datas
     return from_dict(TrainConfig, doc["config"]), meta
 
 
+def load_checkpoint(path: str | os.PathLike[str], mmap: bool = False) -> dict[str, Any]:
+    """Read a Lightning ``.ckpt`` without running any code it may hold.
+
+    ``torch.load(weights_only=True)`` unpickles only tensors and plain containers; a file that
+    asks for anything else (``os.system``, a class) is refused before it can run. Every
+    checkpoint read in tv2tv goes through here (Lightning's resume too, see ``train.py``).
+
+    Raises:
+        ValueError: the file is not a plain checkpoint (foreign objects, corrupt or truncated).
+    """
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+    except (pickle.UnpicklingError, EOFError, RuntimeError, ValueError, AttributeError, ImportError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(f"{path} is not a plain tv2tv checkpoint and was not loaded (it holds objects "
+                         f"other than tensors and plain data, or is corrupt): {first}") from None
+    if not isinstance(ckpt, dict):
+        raise ValueError(f"{path} is not a Lightning checkpoint (it holds a {type(ckpt).__name__}, not a dict)")
+    return ckpt
+
+
 def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], TrainConfig]:
     if path.is_dir():
         path = path / WEIGHTS_FILE
     if not path.exists():
         raise FileNotFoundError(f"no model at {path}: expected a run directory, {WEIGHTS_FILE} or a .ckpt")
     if path.suffix == ".ckpt":
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        ckpt = load_checkpoint(path)
         hp: dict[str, Any] = ckpt.get("hyper_parameters", {})
         if "cfg" not in hp:
             raise ValueError(f"{path} is not a tv2tv world-model checkpoint (no config in its hyper-parameters)")

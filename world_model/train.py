@@ -30,7 +30,7 @@ from lightning.pytorch.callbacks import Callback, Checkpoint, ModelCheckpoint, R
 from lightning.pytorch.loggers import CSVLogger
 
 from tv2tv.config import load_config, save_config
-from tv2tv.world_model.checkpoint import export_world_model, read_weights
+from tv2tv.world_model.checkpoint import export_world_model, load_checkpoint, read_weights
 from tv2tv.world_model.config import TrainConfig
 from tv2tv.world_model.data import EpisodeDataModule, resolve_config
 from tv2tv.world_model.module import WorldModelModule
@@ -156,9 +156,11 @@ def train(cfg: TrainConfig, run_dir: str | os.PathLike[str], launch: LaunchConfi
     module = WorldModelModule(cfg)
     trainer = build_trainer(cfg, run, launch, has_val=dm.val_set is not None)
     ckpt = run / CKPT_DIR / LAST_CKPT if resume else None
+    if ckpt is not None:
+        load_checkpoint(ckpt)            # a clear error for a foreign or corrupt file, before Lightning
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-        trainer.fit(module, datamodule=dm, ckpt_path=ckpt)
+        trainer.fit(module, datamodule=dm, ckpt_path=ckpt, weights_only=True)
     if trainer.is_global_zero:
         state, ckpt_cfg = read_weights(run / CKPT_DIR / LAST_CKPT)
         model = WorldModelModule(ckpt_cfg).model
