@@ -272,7 +272,8 @@ def _goal_future(env: Any, state: Any, obs: np.ndarray, player: Any, horizon: in
             return None
         frames.append(np.asarray(obs, np.uint8))
         actions.append(action)
-    return np.stack(frames), Script(alt.name, ((0, plan),), np.asarray(actions), alt.probe)  # type: ignore[arg-type]
+    return np.stack(frames), Script(alt.name, ((0, plan),), np.asarray(actions), alt.probe,  # type: ignore[arg-type]
+                                   held=False)
 
 
 def policy_goals(policy: str, env: Any) -> tuple[str, ...] | None:

@@ -18,6 +18,7 @@ BENCH_MODULES = (
     "tv2tv.benchmarks.fidelity",         # tv2tv bench fidelity
     "tv2tv.benchmarks.controllability",  # tv2tv bench controllability
     "tv2tv.benchmarks.planning",         # tv2tv bench plan
+    "tv2tv.benchmarks.learn",            # tv2tv bench learn
 )
 
 

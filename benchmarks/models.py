@@ -45,6 +45,9 @@ class Script:
         actions: ``(horizon, ...)`` env actions, each step's text parsed and held until the
             next text; for a goal alternative, the actions the goal policy took at this branch.
         probe: the paddle direction a game probe expects ("up"), or ``None``.
+        held: the texts are actions held until the next text (a ``script:`` alternative), so a
+            model is told them again as a recording would (:meth:`held_steps`); ``False`` for a
+            goal alternative, whose plan text is said once.
 
     Example:
         >>> s = Script("up", ((0, "move paddle up"),), np.array([2, 2]), probe="up")
@@ -56,6 +59,7 @@ class Script:
     steps: tuple[tuple[int, str], ...]
     actions: np.ndarray
     probe: str | None = None
+    held: bool = True
 
     @property
     def horizon(self) -> int:
@@ -64,6 +68,27 @@ class Script:
     def events(self, branch_frame: int) -> tuple[TextEvent, ...]:
         """The interventions as text events at absolute episode frames."""
         return tuple(TextEvent(branch_frame + 1 + s, t, "intervention") for s, t in self.steps)
+
+    def held_steps(self, text_every: int | None) -> tuple[tuple[int, str], ...]:
+        """The ``(step, text)`` pairs a recording would hold for this script over its horizon.
+
+        A texter writes an action's text when the action changes and again every ``text_every``
+        steps while it is held (``AtariTexter``); a model trained on such recordings is told a
+        held action the same way, and no other action text in between. ``None`` or a goal
+        script: the script's own steps only.
+
+        Example:
+            >>> Script("up", ((0, "move paddle up"),), np.array([2] * 5)).held_steps(2)
+            ((0, 'move paddle up'), (2, 'move paddle up'), (4, 'move paddle up'))
+        """
+        if text_every is None or not self.held:
+            return self.steps
+        given, out, last = dict(self.steps), [], -text_every
+        for step in range(self.horizon):
+            if step in given or step - last >= text_every:
+                out.append((step, given.get(step, self.text_at(step))))
+                last = step
+        return tuple(out)
 
     def text_at(self, step: int) -> str:
         """The intervention text in force at relative ``step`` (for captions)."""
@@ -147,7 +172,8 @@ class WorldModelPredictor:
     """A trained TV2TV run (``tv2tv train`` output) as a :class:`BranchPredictor`.
 
     The K alternatives of a branch are rolled out as one batch from the same context; the
-    script's text enters as user interventions at the frames it names. ``no-text`` runs get
+    script's text enters as user interventions at the frames it names, and a held action's text
+    again every ``text_every`` steps of the training store, as its texter wrote held actions. ``no-text`` runs get
     the same context without text (they take no interventions), so they can only guess.
     ``action-id`` runs get the context's actions and each script's env actions instead of text.
     ``plan-first`` runs get each script's texts up front, as the plan (``Generator.start(plan=)``).
@@ -175,13 +201,16 @@ class WorldModelPredictor:
     def predict(self, branch: Branch, scripts: list[Script], horizon: int, seed: int) -> np.ndarray:
         gen = self.generator
         f = gen.frames_per_chunk
+        # A held action is told as the recording's texter would tell it (``Script.held_steps``).
+        text_every = None if gen.meta is None else gen.meta.extra.get("text_every")
+        steps = [script.held_steps(None if text_every is None else int(text_every)) for script in scripts]
         # Generated frame i is episode frame branch.frame + 1 + i, so a script step is the
         # generator's frame index; the texts of one chunk are joined as in training.
         per_chunk: list[list[str | None]] = []                     # (chunks, K)
         for j in range(-(-horizon // f)):
             texts: list[str | None] = []
-            for script in scripts:
-                here = [t for s, t in script.steps if j * f <= s < (j + 1) * f]
+            for held in steps:
+                here = [t for s, t in held if j * f <= s < (j + 1) * f]
                 texts.append(gen.cfg.sequence.text_separator.join(here) if here and gen.text_enabled else None)
             per_chunk.append(texts)
         # plan-first runs get every script's texts up front, as the plan of their windows.

@@ -44,6 +44,14 @@ class ModelConfig:
             head then starts as the copy-last baseline and learns only what moves: in games
             most pixels of the next frame are the last frame's. A chunk with no frame before
             it (the first of a training window) has a zero anchor.
+        text_cond: a direct path from a chunk's text to its frames, besides attention: the
+            mean embedding of the text placed before the chunk (its bytes; for ``action-id``
+            its action tokens) goes through a small MLP, zero-initialised, and is added to
+            every video token of the chunk, as DiT and DIAMOND add their class or action
+            embedding. Attention over the window's bytes alone was measured to be too weak a
+            path at laptop budgets (issue 12). Off for ``plan-first``, whose text is one plan.
+            (The summary is a max-pool of the ids' own embeddings: a mean of ~30 byte
+            embeddings hid the few bytes in which "up" and "down" differ.)
         vocab_size, token_dim, tokens_per_frame, frames_per_chunk: from data (0 = unresolved).
     """
 
@@ -57,6 +65,7 @@ class ModelConfig:
     prediction: str = "x0"
     x0_min_t: float = 0.05
     residual: bool = True
+    text_cond: bool = False
     vocab_size: int = 0
     token_dim: int = 0
     tokens_per_frame: int = 0
@@ -127,13 +136,39 @@ class SequenceConfig:
 
 @dataclass
 class FlowConfig:
-    """Flow matching (``flow.py``): time sampling, loss weight and the sampler for validation."""
+    """Flow matching (``flow.py``): time sampling, the loss and the sampler for validation.
+
+    Args:
+        time_mu, time_sigma: flow times are ``sigmoid(mu + sigma * n)``; ``mu > 0`` spends more
+            samples near noise (t = 1), where the input no longer shows the answer and the model
+            must predict the frame from its context and text.
+        loss_weight: the flow loss's weight against the text loss.
+        loss: ``"velocity"``: squared velocity error (with an x0 head that is the x0 error over
+            t², dominated by nearly clean chunks, where neither dynamics nor text are needed);
+            ``"x0"``: squared error of the predicted clean chunk, equal at every t (needs
+            ``model.prediction="x0"``).
+        change_weight: extra weight on values that differ from the chunk's anchor (the last frame
+            before it) by more than ``change_threshold`` in [-1, 1] units: in Pong about 0.2%
+            of the pixels move, and a plain mean over the frame rewards copying the last frame.
+        sample_steps, sample_method: the ODE sampler for ``val/psnr``.
+    """
 
     time_mu: float = 0.0
     time_sigma: float = 1.4
     loss_weight: float = 1.0
+    loss: Literal["velocity", "x0"] = "velocity"
+    change_weight: float = 0.0
+    change_threshold: float = 0.05
     sample_steps: int = 8
     sample_method: Literal["euler", "heun", "midpoint"] = "euler"
+
+    def validate(self) -> None:
+        if self.loss not in ("velocity", "x0"):
+            raise ValueError(f"flow.loss must be 'velocity' or 'x0', got {self.loss!r}")
+        if not self.change_weight >= 0:
+            raise ValueError(f"flow.change_weight must be >= 0, got {self.change_weight}")
+        if not self.change_threshold >= 0:
+            raise ValueError(f"flow.change_threshold must be >= 0, got {self.change_threshold}")
 
 
 @dataclass
@@ -214,3 +249,6 @@ class TrainConfig:
         if self.data.batch_size < 1:
             raise ValueError(f"data.batch_size must be >= 1, got {self.data.batch_size}")
         self.sequence.validate()
+        self.flow.validate()
+        if self.flow.loss == "x0" and self.model.prediction != "x0":
+            raise ValueError(f"flow.loss='x0' needs model.prediction='x0', got {self.model.prediction!r}")

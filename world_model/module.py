@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from tv2tv.config import from_dict, to_dict
 from tv2tv.world_model.config import TrainConfig
 from tv2tv.world_model.flow import add_noise, sample_time, velocity_target
-from tv2tv.world_model.mot import MoT
+from tv2tv.world_model.mot import MoT, MoTOutput
 from tv2tv.world_model.sampling import psnr, sample_chunk
 from tv2tv.world_model.sequence import IGNORE, VIDEO, SequenceBatch, build_attention_mask
 
@@ -78,16 +78,30 @@ class WorldModelModule(L.LightningModule):
         video, flow_t, target = self.prepare_inputs(batch, gen)
         mask = build_attention_mask(batch.modality, batch.chunk_id, batch.is_noisy, batch.valid)  # (B, L, L)
         out = self.model(batch.tokens, video, batch.modality, batch.position, batch.frame_index,
-                         batch.patch_index, flow_t, mask, anchor=batch.anchor)
+                         batch.patch_index, flow_t, mask, anchor=batch.anchor,
+                         text_cond=self.model.sequence_text_cond(batch))
         has_text = batch.text_target != IGNORE
         if bool(has_text.any()):
             text = F.cross_entropy(out.logits[has_text], batch.text_target[has_text])
         else:  # baselines without text loss: keep the head in the graph (DDP needs every grad)
             text = out.logits.sum() * 0.0
-        fm = batch.flow_loss_mask
-        flow = (out.velocity[fm] - target[fm]).pow(2).mean()
+        flow = self.flow_loss(out, target, batch)
         loss = text + self.cfg.flow.loss_weight * flow
         return loss, {"text": text.detach(), "flow": flow.detach()}
+
+    def flow_loss(self, out: MoTOutput, target: torch.Tensor, batch: SequenceBatch) -> torch.Tensor:
+        """The flow loss over the noisy tokens (``FlowConfig.loss``, ``change_weight``)."""
+        fc = self.cfg.flow
+        fm = batch.flow_loss_mask                                                     # (B, L)
+        if fc.loss == "x0":
+            assert out.x0 is not None
+            err = (out.x0[fm] - batch.video[fm]).pow(2)                               # (M, P)
+        else:
+            err = (out.velocity[fm] - target[fm]).pow(2)
+        if fc.change_weight > 0:  # weigh what moves: the anchor is the last frame before the chunk
+            moved = (batch.video[fm] - batch.anchor[fm]).abs() > fc.change_threshold   # (M, P)
+            err = err * (1.0 + fc.change_weight * moved)
+        return err.mean()
 
     # -- Lightning hooks -------------------------------------------------------------------------
     def training_step(self, batch: SequenceBatch, batch_idx: int) -> torch.Tensor:

@@ -45,16 +45,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from tv2tv.world_model.config import ModelConfig
-from tv2tv.world_model.sequence import VIDEO, build_attention_mask
+from tv2tv.world_model.sequence import VIDEO, SequenceBatch, build_attention_mask
 
 
 @dataclass
 class MoTOutput:
     """``logits (B, L, V)`` at text positions and ``velocity (B, L, P)`` at video positions
-    (zeros at the other modality's positions)."""
+    (zeros at the other modality's positions); ``x0 (B, L, P)``, the clean chunk the velocity was
+    derived from, with ``ModelConfig.prediction="x0"`` (else ``None``)."""
 
     logits: torch.Tensor
     velocity: torch.Tensor
+    x0: torch.Tensor | None = None
 
 
 class KVCache:
@@ -313,13 +315,19 @@ class MoT(nn.Module):
         self.video_final_ada = nn.Linear(d, 2 * d)
         self.text_head = nn.Linear(d, cfg.vocab_size, bias=False)
         self.video_head = nn.Linear(d, cfg.token_dim)
+        # ModelConfig.text_cond: the chunk's text summary, added to its video tokens
+        self.text_cond = nn.Sequential(nn.Linear(d, d), nn.SiLU(), nn.Linear(d, d)) if cfg.text_cond else None
+        if cfg.text_cond:
+            self.text_cond_emb = nn.Embedding(cfg.vocab_size, d)
+            self.text_cond_norm = RMSNorm(d, eps=cfg.norm_eps)
         self.apply(self._init)
         for block in self.blocks:
             for tower in block.towers:
                 if tower.adaln is not None:
                     nn.init.zeros_(tower.adaln.weight)
                     nn.init.zeros_(tower.adaln.bias)
-        for m in (self.video_final_ada, self.video_head):  # DiT: zero final layer
+        zero = [self.video_final_ada, self.video_head] + ([self.text_cond[-1]] if self.text_cond else [])
+        for m in zero:  # DiT: zero final layer (and a fresh text path changes nothing)
             nn.init.zeros_(m.weight)
             nn.init.zeros_(m.bias)
 
@@ -361,6 +369,32 @@ class MoT(nn.Module):
         x = torch.zeros(is_video.numel(), self.cfg.dim, device=tokens.device,
                         dtype=torch.promote_types(te.dtype, ve.dtype))
         return x.index_copy(0, t_idx, te.to(x.dtype)).index_copy(0, v_idx, ve.to(x.dtype))
+
+    def chunk_text_embedding(self, ids: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """``ModelConfig.text_cond``: the summary ``(B, D)`` of each element's chunk text ``ids
+        (B, T)`` (``valid (B, T)`` marks real ids); zero for an element without text.
+
+        The ids' own embeddings are max-pooled (a set of bytes: "up" and "down" differ in a few
+        of some 30 bytes, which a mean would dilute ~10x), normalised and passed through an
+        MLP whose last layer starts at zero."""
+        assert self.text_cond is not None, "model.text_cond is off"
+        emb = self.text_cond_emb(ids).masked_fill(~valid[..., None], float("-inf"))    # (B, T, D)
+        has = valid.any(1, keepdim=True)                                              # (B, 1)
+        pooled = torch.where(has, emb.amax(1), 0.0)                                   # (B, D)
+        return self.text_cond(self.text_cond_norm(pooled)) * has
+
+    def sequence_text_cond(self, batch: SequenceBatch) -> torch.Tensor | None:
+        """``(B, L, D)``: each video token's chunk text summary (``chunk_text_embedding`` of the
+        ids whose ``SequenceBatch.text_chunk`` is its chunk), zeros at text tokens; ``None``
+        without ``ModelConfig.text_cond``."""
+        if self.text_cond is None:
+            return None
+        b, L = batch.tokens.shape
+        k = int(max(int(batch.chunk_id.max()), int(batch.text_chunk.max()))) + 1
+        cond = torch.stack([self.chunk_text_embedding(batch.tokens, batch.text_chunk == c)
+                            for c in range(k)], dim=1)                                # (B, K, D)
+        out = torch.gather(cond, 1, batch.chunk_id.clamp_min(0)[..., None].expand(b, L, cond.shape[-1]))
+        return out * (batch.modality == VIDEO)[..., None]
 
     def _time_emb(self, t: torch.Tensor) -> torch.Tensor:
         """``(M,)`` flow times -> ``(M, D)`` embeddings."""
@@ -411,11 +445,13 @@ class MoT(nn.Module):
 
     def _run(self, tokens: torch.Tensor, video: torch.Tensor, modality: torch.Tensor, position: torch.Tensor,
              frame_index: torch.Tensor, patch_index: torch.Tensor, flow_t: torch.Tensor, mask: torch.Tensor | None,
-             cache: KVCache | None, anchor: torch.Tensor | None = None
+             cache: KVCache | None, anchor: torch.Tensor | None = None, text_cond: torch.Tensor | None = None
              ) -> tuple[MoTOutput, list[tuple[torch.Tensor, torch.Tensor]]]:
         b, L = tokens.shape
         route = _Routing(modality, len(self.blocks[0].towers))
         x = self._embed(tokens, video, modality, frame_index, patch_index, route).view(b, L, -1)  # (B, L, D)
+        if text_cond is not None and self.text_cond is not None:
+            x = x + text_cond.to(x.dtype)
         cond, rope = self._time(route, flow_t), self._rope(position)
         kvs = []
         for i, block in enumerate(self.blocks):
@@ -429,12 +465,14 @@ class MoT(nn.Module):
             is_video = (modality == VIDEO)[..., None]                                   # (B, L, 1)
             t = flow_t.float().clamp_min(self.cfg.x0_min_t)[..., None]                  # (B, L, 1)
             out.velocity = torch.where(is_video, (video.float() - x0) / t, out.velocity)
+            out.x0 = x0
         return out, kvs
 
     # -- public API --------------------------------------------------------------------------
     def forward(self, tokens: torch.Tensor, video: torch.Tensor, modality: torch.Tensor, position: torch.Tensor,
                 frame_index: torch.Tensor, patch_index: torch.Tensor, flow_t: torch.Tensor,
-                mask: torch.Tensor, anchor: torch.Tensor | None = None) -> MoTOutput:
+                mask: torch.Tensor, anchor: torch.Tensor | None = None,
+                text_cond: torch.Tensor | None = None) -> MoTOutput:
         """A full sequence.
 
         Args:
@@ -447,8 +485,12 @@ class MoT(nn.Module):
             anchor: ``(B, L, P)`` with ``ModelConfig.residual``: the clean tokens of the last
                 frame before each noisy chunk, added to the x0 prediction (``SequenceBatch.anchor``);
                 ``None`` means zeros (no frame before).
+            text_cond: ``(B, L, D)`` with ``ModelConfig.text_cond``: each video token's chunk text
+                summary (``sequence_text_cond(batch)``; rollouts: ``chunk_text_embedding``), added
+                to its input embedding; ``None``: no text path.
         """
-        out, _ = self._run(tokens, video, modality, position, frame_index, patch_index, flow_t, mask, None, anchor)
+        out, _ = self._run(tokens, video, modality, position, frame_index, patch_index, flow_t, mask, None, anchor,
+                           text_cond)
         return out
 
     def new_cache(self, batch_size: int, device: torch.device | str = "cpu", capacity: int = 0) -> KVCache:
@@ -462,15 +504,16 @@ class MoT(nn.Module):
     def extend(self, cache: KVCache, tokens: torch.Tensor, video: torch.Tensor, modality: torch.Tensor,
                position: torch.Tensor, frame_index: torch.Tensor, patch_index: torch.Tensor,
                flow_t: torch.Tensor, *, append: bool, chunk_id: torch.Tensor | None = None,
-               valid: torch.Tensor | None = None, anchor: torch.Tensor | None = None) -> MoTOutput:
+               valid: torch.Tensor | None = None, anchor: torch.Tensor | None = None,
+               text_cond: torch.Tensor | None = None) -> MoTOutput:
         """Run a segment of ``L`` new tokens against the cache; optionally append it.
 
         The segment sees every valid cached key. Inside the segment, text is causal and the
         video tokens of one chunk (``chunk_id``; default: all video tokens form one chunk)
         see each other both ways. Use ``append=True`` for text and clean chunks and
         ``append=False`` to evaluate a noisy chunk at each ODE step (it must not be cached).
-        Arguments are as in ``forward`` (``anchor`` too); ``valid (B, L)`` marks padding of
-        ragged batches.
+        Arguments are as in ``forward`` (``anchor`` and ``text_cond`` too); ``valid (B, L)``
+        marks padding of ragged batches.
         When every key is visible to every query (a chunk, or one token, over an all-valid
         cache) attention runs without a mask.
 
@@ -491,7 +534,7 @@ class MoT(nn.Module):
             inner = build_attention_mask(modality, chunk_id, torch.zeros_like(valid), valid)  # (B, L, L)
             mask = torch.cat([cache.valid[:, None, :].expand(b, L, cache.length), inner], dim=-1)  # (B, L, S)
         out, _ = self._run(tokens, video, modality, position, frame_index, patch_index, flow_t, mask, cache,
-                           anchor)
+                           anchor, text_cond)
         if append:
             cache.append(valid)
         return out

@@ -43,6 +43,7 @@ def sample_chunk(model: MoT, batch: SequenceBatch, chunk: int, steps: int = 8, m
     mask = build_attention_mask(batch.modality, batch.chunk_id, batch.is_noisy, batch.valid)
     if noise is None:
         noise = torch.randn(b, n, p, generator=generator, device=batch.video.device)
+    text_cond = model.sequence_text_cond(batch)                                 # (B, L, D) or None
 
     def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         video = batch.video.clone()
@@ -50,7 +51,7 @@ def sample_chunk(model: MoT, batch: SequenceBatch, chunk: int, steps: int = 8, m
         flow_t = torch.zeros(batch.tokens.shape, device=x.device)
         flow_t[sel] = t[:, None].expand(b, n).reshape(-1).to(flow_t.dtype)
         out = model(batch.tokens, video, batch.modality, batch.position, batch.frame_index,
-                    batch.patch_index, flow_t, mask, anchor=batch.anchor)
+                    batch.patch_index, flow_t, mask, anchor=batch.anchor, text_cond=text_cond)
         return out.velocity[sel].reshape(b, n, p).float()
 
     return integrate(velocity, noise.float(), steps=steps, method=method)

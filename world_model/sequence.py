@@ -60,7 +60,9 @@ class SequenceBatch:
     patch values x0 ``(..., L, D)`` at video positions (both copies), 0 elsewhere; ``anchor``
     ``(..., L, D)`` at a noisy chunk's positions, the clean tokens of the last frame before
     the chunk tiled over its frames (0 for the first chunk and elsewhere; see
-    ``ModelConfig.residual``); ``valid`` False at batch padding.
+    ``ModelConfig.residual``); ``text_chunk`` at the bytes (or action ids) of the text placed
+    right before chunk k, k (-1 elsewhere, and in a plan-first plan; see ``ModelConfig.text_cond``);
+    ``valid`` False at batch padding.
     """
 
     tokens: torch.Tensor
@@ -74,6 +76,7 @@ class SequenceBatch:
     flow_loss_mask: torch.Tensor
     video: torch.Tensor
     anchor: torch.Tensor
+    text_chunk: torch.Tensor
     valid: torch.Tensor
 
     @property
@@ -95,7 +98,7 @@ class SequenceBatch:
 
 _PAD_VALUES = {"tokens": PAD, "modality": TEXT, "chunk_id": -1, "is_noisy": False, "position": 0,
                "frame_index": 0, "patch_index": 0, "text_target": IGNORE, "flow_loss_mask": False,
-               "video": 0.0, "anchor": 0.0, "valid": False}
+               "video": 0.0, "anchor": 0.0, "text_chunk": -1, "valid": False}
 
 
 class _Builder:
@@ -106,9 +109,11 @@ class _Builder:
         self.token_dim = token_dim
         self.pos = 0
 
-    def text(self, ids: Sequence[int]) -> None:
+    def text(self, ids: Sequence[int], chunk: int = -1) -> None:
+        """Text ids; ``chunk``: the chunk they are the text of (``text_chunk``), -1 for none."""
         m = len(ids)
         self._add(tokens=np.asarray(ids, np.int64), modality=np.full(m, TEXT), chunk_id=np.full(m, -1),
+                  text_chunk=np.full(m, chunk),
                   is_noisy=np.zeros(m, bool), position=self.pos + np.arange(m), frame_index=np.zeros(m),
                   patch_index=np.zeros(m), flow_loss_mask=np.zeros(m, bool),
                   video=np.zeros((m, self.token_dim), np.float32),
@@ -122,6 +127,7 @@ class _Builder:
         self._add(tokens=np.full(n, PAD), modality=np.full(n, VIDEO), chunk_id=np.full(n, k),
                   is_noisy=np.full(n, noisy), position=self.pos + idx, frame_index=idx // tokens_per_frame,
                   patch_index=idx % tokens_per_frame, flow_loss_mask=np.full(n, noisy and loss),
+                  text_chunk=np.full(n, -1),
                   video=x0, anchor=np.zeros_like(x0) if anchor is None else anchor)
         if not noisy:  # the clean copy advances the position; the noisy one shares it
             self.pos += n
@@ -179,7 +185,8 @@ def build_sequence(chunk_texts: Sequence[Sequence[int]], video: torch.Tensor | n
         video: clean chunk tokens x0 ``(K, n, D)``, n = frames_per_chunk * tokens_per_frame.
         tokens_per_frame: N, to split a chunk into frames for the frame embedding.
         text_loss: give text bytes and BOF a next-token target (False for the baselines).
-        context_chunks: leading chunks whose noisy copies carry no flow loss.
+        context_chunks: leading chunks without a noisy copy (pure context: no flow loss, and
+            nothing attends to a noisy copy, so it would only cost attention).
         with_noisy: include the noisy copies (False gives a clean prompt, e.g. for rollouts).
         with_last_clean: keep the last chunk's clean copy and its EOF.
         layout: ``"interleaved"`` (each text before its chunk) or ``"plan-first"`` (all texts
@@ -198,9 +205,11 @@ def build_sequence(chunk_texts: Sequence[Sequence[int]], video: torch.Tensor | n
     b.text([BOS, *(plan_ids(chunk_texts, separator) if plan_first else [])])
     last = len(chunk_texts) - 1
     for k, ids in enumerate(chunk_texts):
-        b.text([BOF] if plan_first else [*ids, BOF])
-        if with_noisy:
-            b.chunk(k, x[k], tokens_per_frame, noisy=True, loss=k >= context_chunks,
+        if not plan_first:
+            b.text(ids, chunk=k)
+        b.text([BOF])
+        if with_noisy and k >= context_chunks:   # a context chunk's noisy copy would carry no loss
+            b.chunk(k, x[k], tokens_per_frame, noisy=True, loss=True,
                     anchor=chunk_anchor(x[k - 1], tokens_per_frame) if k else None)
         if k < last or with_last_clean:
             b.chunk(k, x[k], tokens_per_frame, noisy=False, loss=False)

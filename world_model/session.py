@@ -75,6 +75,7 @@ class _Seg:
     is_noisy: torch.Tensor
     valid: torch.Tensor
     anchor: torch.Tensor
+    cond: torch.Tensor        # (B, L, D) chunk text summaries (``ModelConfig.text_cond``), else (B, L, 0)
 
     @staticmethod
     def cat(*segs: _Seg) -> _Seg:
@@ -92,7 +93,7 @@ class _CachedStream:
     def run(self, s: _Seg, append: bool) -> MoTOutput:
         return self.model.extend(self.cache, s.tokens, s.video, s.modality, s.position, s.frame_index,
                                  s.patch_index, s.flow_t, append=append, chunk_id=s.chunk_id, valid=s.valid,
-                                 anchor=s.anchor)
+                                 anchor=s.anchor, text_cond=s.cond if s.cond.shape[-1] else None)
 
 
 class _FullStream:
@@ -105,7 +106,8 @@ class _FullStream:
         full = s if self.history is None else _Seg.cat(self.history, s)
         mask = build_attention_mask(full.modality, full.chunk_id, full.is_noisy, full.valid)  # (B, S, S)
         out = self.model(full.tokens, full.video, full.modality, full.position, full.frame_index,
-                         full.patch_index, full.flow_t, mask, anchor=full.anchor)
+                         full.patch_index, full.flow_t, mask, anchor=full.anchor,
+                         text_cond=full.cond if full.cond.shape[-1] else None)
         if append:
             self.history = full
         L = s.tokens.shape[1]
@@ -226,7 +228,8 @@ class RolloutSession:
                 pos = pos + segs[-1].valid.sum(1)
                 segs.append(self._text_seg([(t if i == 0 else []) + [BOF] for t in texts], pos))
                 pos = pos + segs[-1].valid.sum(1)
-                segs.append(self._chunk_seg(x, pos, torch.zeros(b, device=dev), noisy=False, chunk_id=k))
+                segs.append(self._chunk_seg(x, pos, torch.zeros(b, device=dev), noisy=False, chunk_id=k,
+                                            text=self._cond_text(i, texts)))
             if i == 1:  # the unconditional stream: no text, so BOF follows EOF at once
                 pos = pos + segs[-1].valid.sum(1)
                 segs.append(self._text_seg([[BOF]] * b, pos))
@@ -319,18 +322,39 @@ class RolloutSession:
         zeros = torch.zeros(self.b, L, dtype=torch.long, device=dev)
         no_video = torch.zeros(self.b, L, P, device=dev)
         return _Seg(tok, no_video, zeros + TEXT, pos[:, None] + valid.cumsum(1) - 1,
-                    zeros, zeros, torch.zeros(self.b, L, device=dev), zeros - 1, valid & False, valid, no_video)
+                    zeros, zeros, torch.zeros(self.b, L, device=dev), zeros - 1, valid & False, valid, no_video,
+                    torch.zeros(self.b, L, self._cond_dim, device=dev))
+
+    @property
+    def _cond_dim(self) -> int:
+        return self.gen.cfg.model.dim if self.gen.model.text_cond is not None else 0
+
+    def _cond_text(self, stream: int, ids: list[list[int]]) -> list[list[int]] | None:
+        """The chunk text ids a stream's chunk is conditioned on (``ModelConfig.text_cond``):
+        the ids written before it; none for the unconditional stream and plan-first models."""
+        return None if not self._cond_dim or stream == 1 or self.plan_first else ids
+
+    def _text_cond(self, text: list[list[int]] | None, n: int) -> torch.Tensor:
+        """``(B, n, D)``: the summary of each element's chunk text for its n chunk tokens."""
+        b, dev = self.b, self.gen.device
+        if text is None or not self._cond_dim:
+            return torch.zeros(b, n, self._cond_dim, device=dev)
+        T = max(1, max(len(x) for x in text))
+        ids = torch.tensor([x + [PAD] * (T - len(x)) for x in text], dtype=torch.long, device=dev)
+        valid = torch.arange(T, device=dev)[None] < torch.tensor([len(x) for x in text], device=dev)[:, None]
+        return self.gen.model.chunk_text_embedding(ids, valid)[:, None].expand(b, n, -1)
 
     def _chunk_seg(self, x: torch.Tensor, pos: torch.Tensor, flow_t: torch.Tensor, noisy: bool,
-                   chunk_id: int | None = None) -> _Seg:
+                   chunk_id: int | None = None, text: list[list[int]] | None = None) -> _Seg:
         """Chunk tokens ``x (B, n, P)`` at flow time ``flow_t (B,)``; clean ones are followed by EOF.
-        A noisy chunk's anchor is the last frame of the newest clean chunk (``chunk_anchor``)."""
+        A noisy chunk's anchor is the last frame of the newest clean chunk (``chunk_anchor``);
+        ``text``: the chunk's text ids per element, for ``ModelConfig.text_cond``."""
         b, n, _ = x.shape
         cid = torch.full_like(self._pad, self.chunk if chunk_id is None else chunk_id)
         anchor = chunk_anchor(self.units[-1][1], self.gen.n_per_frame) if noisy else torch.zeros_like(x)
         seg = _Seg(self._pad, x, self._video_mod, pos[:, None] + self._idx, self._frame_idx, self._patch_idx,
                    flow_t[:, None].expand(b, n).float(), cid, self._ones if noisy else ~self._ones, self._ones,
-                   anchor)
+                   anchor, self._text_cond(text, n))
         return seg if noisy else _Seg.cat(seg, self._text_seg([[EOF]] * b, pos + n))
 
     # -- one step ---------------------------------------------------------------------------
@@ -470,12 +494,13 @@ class RolloutSession:
             wrote, entries = self._interleaved_text(texts, continue_text, actions)
         noise = torch.stack([torch.randn(gen.n_per_chunk, gen.token_dim, generator=g) for g in self.rngs])
         zero = torch.zeros(b, device=gen.device)
-        self._noisy = [self._chunk_seg(noise.to(gen.device), p, zero, noisy=True) for p in self.pos]
+        self._noisy = [self._chunk_seg(noise.to(gen.device), p, zero, noisy=True, text=self._cond_text(i, wrote))
+                       for i, p in enumerate(self.pos)]
         x0 = integrate(self._velocity, noise.to(gen.device), gen.sampling.ode_steps, gen.sampling.method)
         frames = gen.codec.decode(x0.reshape(b, gen.frames_per_chunk, gen.n_per_frame, -1))   # (B, F, H, W, C)
         clean = gen.codec.encode(frames).reshape(b, gen.n_per_chunk, -1).to(gen.device)      # as real context
         for i in range(len(self.streams)):
-            seg = self._chunk_seg(clean, self.pos[i], zero, noisy=False)
+            seg = self._chunk_seg(clean, self.pos[i], zero, noisy=False, text=self._cond_text(i, wrote))
             if i == 1 or self.plan_first:  # no text between chunks: BOF follows EOF at once
                 seg = _Seg.cat(seg, self._text_seg([[BOF]] * b, self.pos[i] + seg.tokens.shape[1]))
             out = self._append(i, seg)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime
 import os
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,13 +84,14 @@ class _SaveFinalStep(Checkpoint):
 
     def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
         if trainer.should_stop or trainer.global_step >= trainer.max_steps:
-            trainer.save_checkpoint(self.ckpt_dir / LAST_CKPT)
+            trainer.save_checkpoint(self.ckpt_dir / LAST_CKPT, weights_only=False)  # the full state
 
 
-def build_trainer(cfg: TrainConfig, run_dir: Path, launch: LaunchConfig, has_val: bool) -> L.Trainer:
+def build_trainer(cfg: TrainConfig, run_dir: Path, launch: LaunchConfig, has_val: bool,
+                  extra_callbacks: Sequence[Callback] = ()) -> L.Trainer:
     """The Lightning ``Trainer`` of a run (rich progress bar, CSV logs, checkpoints)."""
     ckpt_dir = run_dir / CKPT_DIR
-    callbacks: list[Callback] = [
+    callbacks: list[Callback] = [*extra_callbacks,
         ModelCheckpoint(dirpath=ckpt_dir, filename="{step}", every_n_train_steps=cfg.ckpt_every_steps,
                         save_top_k=-1, save_last=True),
         _SaveFinalStep(ckpt_dir),
@@ -133,7 +135,8 @@ def load_run_config(run_dir: str | os.PathLike[str]) -> TrainConfig:
 
 
 def train(cfg: TrainConfig, run_dir: str | os.PathLike[str], launch: LaunchConfig | None = None,
-          resume: bool = False, datamodule: EpisodeDataModule | None = None) -> Path:
+          resume: bool = False, datamodule: EpisodeDataModule | None = None,
+          callbacks: Sequence[Callback] = ()) -> Path:
     """Train (or resume) a run; returns the run directory, which then holds the exported model.
 
     Args:
@@ -142,6 +145,7 @@ def train(cfg: TrainConfig, run_dir: str | os.PathLike[str], launch: LaunchConfi
         launch: devices, strategy, precision, progress bar.
         resume: continue from ``RUN/checkpoints/last.ckpt`` exactly (same data stream and noise).
         datamodule: use these data instead of ``EpisodeDataModule(cfg)`` (tests, benchmarks).
+        callbacks: more Lightning callbacks (``benchmarks.learn`` snapshots the model with one).
     """
     launch = launch or LaunchConfig()
     run = prepare_run(cfg, run_dir, resume)
@@ -154,7 +158,7 @@ def train(cfg: TrainConfig, run_dir: str | os.PathLike[str], launch: LaunchConfi
         save_config(cfg, run / CONFIG_YAML)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     module = WorldModelModule(cfg)
-    trainer = build_trainer(cfg, run, launch, has_val=dm.val_set is not None)
+    trainer = build_trainer(cfg, run, launch, has_val=dm.val_set is not None, extra_callbacks=callbacks)
     ckpt = run / CKPT_DIR / LAST_CKPT if resume else None
     if ckpt is not None:
         load_checkpoint(ckpt)            # a clear error for a foreign or corrupt file, before Lightning

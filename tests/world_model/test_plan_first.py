@@ -61,8 +61,10 @@ def test_plan_first_is_the_interleaved_layout_with_all_text_before_chunk_0(w: tu
     # Text loss: every plan byte, its BOF and the BOF after each EOF; nothing else.
     targets = plan.text_target[plan.text_target != IGNORE].tolist()
     assert targets == [*joined, BOF] + [BOF] * (len(texts) - 1)
-    # A noisy chunk's anchor is the previous chunk's last frame (zero for the first chunk).
-    for k in range(1, len(texts)):
+    # A plan is one text, not a chunk's: no chunk text summary (model.text_cond) reads it.
+    assert bool((plan.text_chunk == -1).all())
+    # A noisy chunk's anchor is the previous chunk's last frame (context chunks have no noisy copy).
+    for k in range(max(1, ctx), len(texts)):
         anchor = plan.anchor[plan.chunk_positions(k, noisy=True)]
         assert torch.equal(anchor[-tpf:], video[k - 1][-tpf:])
 

@@ -1,0 +1,68 @@
+"""The flow loss options: velocity vs x0 error, and the weight on values that change."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from tv2tv.world_model.data import EpisodeDataModule, resolve_config, sample_batch
+from tv2tv.world_model.module import WorldModelModule, step_generator
+from tv2tv.world_model.synthetic import random_model
+
+
+def _setup(make_cfg, store: Path, *overrides: str):  # noqa: ANN001, ANN202
+    cfg = make_cfg(store, *overrides)
+    dm = EpisodeDataModule(cfg)
+    batch = sample_batch(dm, 3)
+    cfg = resolve_config(cfg, dm.meta)
+    module = WorldModelModule(cfg)
+    module.model = random_model(cfg.model, zero_init_std=0.05)   # a non-trivial x0 head
+    return module, batch
+
+
+def test_x0_and_velocity_losses_weigh_the_same_error_differently(make_cfg, synthetic_store: Path) -> None:
+    # x0_min_t below every drawn t: the velocity is then exactly (x_t - x0) / t
+    vel, batch = _setup(make_cfg, synthetic_store, "model.x0_min_t=0.0001")
+    x0, _ = _setup(make_cfg, synthetic_store, "flow.loss=x0", "model.x0_min_t=0.0001")
+    x0.model.load_state_dict(vel.model.state_dict())
+    gen = step_generator(0, 0, 0, "cpu")
+    video, flow_t, target = vel.prepare_inputs(batch, gen)
+    from tv2tv.world_model.sequence import build_attention_mask
+
+    mask = build_attention_mask(batch.modality, batch.chunk_id, batch.is_noisy, batch.valid)
+    out = vel.model(batch.tokens, video, batch.modality, batch.position, batch.frame_index, batch.patch_index,
+                    flow_t, mask, anchor=batch.anchor)
+    fm = batch.flow_loss_mask
+    err = (out.x0[fm] - batch.video[fm]).pow(2)                                  # (M, P)
+    t = flow_t[fm][:, None]
+    assert float(t.min()) > 0.0001
+    # The velocity error of an x0 head is the x0 error over t: its loss weighs it by 1/t².
+    assert torch.allclose(vel.flow_loss(out, target, batch), (err / t**2).mean(), rtol=1e-4)
+    assert torch.allclose(x0.flow_loss(out, target, batch), err.mean(), rtol=1e-5)
+
+
+def test_change_weight_counts_only_values_that_moved(make_cfg, synthetic_store: Path) -> None:
+    plain, batch = _setup(make_cfg, synthetic_store, "flow.loss=x0")
+    weighted, _ = _setup(make_cfg, synthetic_store, "flow.loss=x0", "flow.change_weight=20")
+    video, flow_t, target = plain.prepare_inputs(batch, step_generator(0, 0, 0, "cpu"))
+    from tv2tv.world_model.sequence import build_attention_mask
+
+    mask = build_attention_mask(batch.modality, batch.chunk_id, batch.is_noisy, batch.valid)
+    out = plain.model(batch.tokens, video, batch.modality, batch.position, batch.frame_index,
+                      batch.patch_index, flow_t, mask, anchor=batch.anchor)
+    fm = batch.flow_loss_mask
+    moved = (batch.video[fm] - batch.anchor[fm]).abs() > 0.05
+    assert 0 < float(moved.float().mean()) < 1                  # the squares move, the rest does not
+    err = (out.x0[fm] - batch.video[fm]).pow(2)
+    assert torch.allclose(weighted.flow_loss(out, target, batch), (err * (1 + 20 * moved)).mean(), rtol=1e-5)
+
+
+def test_bad_flow_loss_settings_are_named(make_cfg, synthetic_store: Path) -> None:
+    with pytest.raises(ValueError, match="flow.loss"):
+        make_cfg(synthetic_store, "flow.loss=l1").validate()
+    with pytest.raises(ValueError, match="change_weight"):
+        make_cfg(synthetic_store, "flow.change_weight=-1").validate()
+    with pytest.raises(ValueError, match="model.prediction"):
+        make_cfg(synthetic_store, "flow.loss=x0", "model.prediction=velocity", "model.residual=false").validate()
