@@ -102,6 +102,11 @@ class SequenceConfig:
         p_uncond: probability of dropping all text of a window (trains the CFG branch).
         p_noisy_context: probability that a clean chunk copy is slightly noised (exposure bias).
         noisy_context_max_t: the largest flow time used for such a noised context chunk.
+        video_positions: rotary positions of video tokens. ``"stream"``: their index in the clean
+            stream, so the distance between a patch and the same patch one chunk earlier grows
+            with the text between them, which differs from window to window; ``"chunk"``: chunk
+            k's token i sits at ``k * n + i`` (n tokens per chunk), a fixed distance whatever
+            the text, as a model without text has it. Text keeps its stream positions.
     """
 
     frames_per_chunk: int = 2
@@ -113,6 +118,7 @@ class SequenceConfig:
     p_uncond: float = 0.1
     p_noisy_context: float = 0.0
     noisy_context_max_t: float = 0.1
+    video_positions: Literal["stream", "chunk"] = "stream"
 
     def validate(self) -> None:
         if self.frames_per_chunk < 1:
@@ -125,6 +131,8 @@ class SequenceConfig:
         if not 0 <= self.context_chunks < self.window_frames // self.frames_per_chunk:
             raise ValueError(f"sequence.context_chunks must be in [0, chunks per window), got "
                              f"{self.context_chunks}")
+        if self.video_positions not in ("stream", "chunk"):
+            raise ValueError(f"sequence.video_positions must be 'stream' or 'chunk', got {self.video_positions!r}")
         for name in ("p_uncond", "p_noisy_context", "noisy_context_max_t"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"sequence.{name} must be in [0, 1], got {getattr(self, name)}")

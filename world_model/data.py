@@ -96,7 +96,7 @@ class WindowEncoder:
         text_loss = self.cfg.variant in TEXT_VARIANTS and not drop_text
         return build_sequence(texts, x0, self.codec.tokens_per_frame, text_loss=text_loss,
                               context_chunks=s.context_chunks, layout=self.cfg.layout,
-                              separator=self.tok.encode(s.text_separator))
+                              separator=self.tok.encode(s.text_separator), video_positions=s.video_positions)
 
 
 class WindowDataset(Dataset[SequenceBatch]):

@@ -104,7 +104,8 @@ _PAD_VALUES = {"tokens": PAD, "modality": TEXT, "chunk_id": -1, "is_noisy": Fals
 class _Builder:
     """Accumulates segments of the clean/noisy stream."""
 
-    def __init__(self, token_dim: int) -> None:
+    def __init__(self, token_dim: int, chunk_positions: bool = False) -> None:
+        self.chunk_positions = chunk_positions
         self.cols: dict[str, list[np.ndarray]] = {k: [] for k in _PAD_VALUES if k not in ("text_target", "valid")}
         self.token_dim = token_dim
         self.pos = 0
@@ -125,7 +126,8 @@ class _Builder:
         n = x0.shape[0]
         idx = np.arange(n)
         self._add(tokens=np.full(n, PAD), modality=np.full(n, VIDEO), chunk_id=np.full(n, k),
-                  is_noisy=np.full(n, noisy), position=self.pos + idx, frame_index=idx // tokens_per_frame,
+                  is_noisy=np.full(n, noisy), position=(k * n if self.chunk_positions else self.pos) + idx,
+                  frame_index=idx // tokens_per_frame,
                   patch_index=idx % tokens_per_frame, flow_loss_mask=np.full(n, noisy and loss),
                   text_chunk=np.full(n, -1),
                   video=x0, anchor=np.zeros_like(x0) if anchor is None else anchor)
@@ -177,7 +179,8 @@ def plan_ids(chunk_texts: Sequence[Sequence[int]], separator: Sequence[int]) -> 
 def build_sequence(chunk_texts: Sequence[Sequence[int]], video: torch.Tensor | np.ndarray,
                    tokens_per_frame: int, *, text_loss: bool = True, context_chunks: int = 0,
                    with_noisy: bool = True, with_last_clean: bool = False,
-                   layout: Layout = "interleaved", separator: Sequence[int] = ()) -> SequenceBatch:
+                   layout: Layout = "interleaved", separator: Sequence[int] = (),
+                   video_positions: str = "stream") -> SequenceBatch:
     """One window as a sequence (interleaved, or plan-first for the Think2V baseline).
 
     Args:
@@ -192,6 +195,7 @@ def build_sequence(chunk_texts: Sequence[Sequence[int]], video: torch.Tensor | n
         layout: ``"interleaved"`` (each text before its chunk) or ``"plan-first"`` (all texts
             after BOS, joined by ``separator`` ids, then the chunks with only BOF before each).
         separator: token ids joining the texts of a plan-first window (the text separator).
+        video_positions: ``"stream"`` or ``"chunk"`` (``SequenceConfig.video_positions``).
     """
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
@@ -200,7 +204,7 @@ def build_sequence(chunk_texts: Sequence[Sequence[int]], video: torch.Tensor | n
         raise ValueError(f"video must be (K, n, D) with K = {len(chunk_texts)} chunks, got {x.shape}")
     if x.shape[1] % tokens_per_frame:
         raise ValueError(f"chunk of {x.shape[1]} tokens is not a whole number of {tokens_per_frame}-token frames")
-    b = _Builder(x.shape[2])
+    b = _Builder(x.shape[2], chunk_positions=video_positions == "chunk")
     plan_first = layout == "plan-first"
     b.text([BOS, *(plan_ids(chunk_texts, separator) if plan_first else [])])
     last = len(chunk_texts) - 1

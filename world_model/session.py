@@ -187,7 +187,8 @@ class RolloutSession:
         self.units = [([list(t) for _ in range(batch)], x[k].expand(batch, *x[k].shape))
                       for k, t in enumerate(context_texts)]
         seq = build_sequence(context_texts, context_x0.cpu(), gen.n_per_frame, with_noisy=False,
-                             with_last_clean=True, text_loss=False)
+                             with_last_clean=True, text_loss=False,
+                             video_positions=gen.cfg.sequence.video_positions)
         ids = _marked_tokens(seq.tokens.tolist(), seq.modality.tolist())
         self.tokens: list[list[int]] = [[] if self.plan_first else list(ids) for _ in range(batch)]
         self.chunk, self.frame = len(self.units), 0
@@ -351,8 +352,13 @@ class RolloutSession:
         ``text``: the chunk's text ids per element, for ``ModelConfig.text_cond``."""
         b, n, _ = x.shape
         cid = torch.full_like(self._pad, self.chunk if chunk_id is None else chunk_id)
+        if self.gen.cfg.sequence.video_positions == "chunk":   # k * n + i, k counted in the window
+            k = len(self.units) if chunk_id is None else chunk_id
+            vpos = torch.full_like(pos, k * n)
+        else:
+            vpos = pos
         anchor = chunk_anchor(self.units[-1][1], self.gen.n_per_frame) if noisy else torch.zeros_like(x)
-        seg = _Seg(self._pad, x, self._video_mod, pos[:, None] + self._idx, self._frame_idx, self._patch_idx,
+        seg = _Seg(self._pad, x, self._video_mod, vpos[:, None] + self._idx, self._frame_idx, self._patch_idx,
                    flow_t[:, None].expand(b, n).float(), cid, self._ones if noisy else ~self._ones, self._ones,
                    anchor, self._text_cond(text, n))
         return seg if noisy else _Seg.cat(seg, self._text_seg([[EOF]] * b, pos + n))

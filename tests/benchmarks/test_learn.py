@@ -20,7 +20,7 @@ TINY = ("model.dim=32", "model.depth=1", "model.heads=2", "sequence.window_frame
 @pytest.fixture(scope="module")
 def pong16(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("learn") / "pong"
-    record("ALE/Pong-v5", out, steps=160, policy="sticky", frame_size=16, workers=1, max_episode_steps=40,
+    record("ALE/Pong-v5", out, steps=160, policy="sticky", frame_size=32, workers=1, max_episode_steps=40,
            progress=False, text_every=1)
     return out
 

@@ -75,3 +75,29 @@ def _prefix(ep):  # noqa: ANN001, ANN202
     from tv2tv.world_model.generate import episode_prefix
 
     return episode_prefix(ep, 4, 4)
+
+
+def test_chunk_video_positions_do_not_depend_on_the_text() -> None:
+    from tv2tv.world_model.sequence import VIDEO, build_sequence
+
+    x = torch.randn(3, 4, 2)
+    short = build_sequence([[1], [2], [3]], x, 2, context_chunks=1, video_positions="chunk")
+    long = build_sequence([[1] * 9, [], [3] * 5], x, 2, context_chunks=1, video_positions="chunk")
+    for s in (short, long):
+        vid = s.modality == VIDEO
+        assert s.position[vid].tolist() == [s.chunk_id[vid][j].item() * 4 + j % 4 for j in range(int(vid.sum()))]
+    assert torch.equal(short.position[short.modality == VIDEO], long.position[long.modality == VIDEO])
+    stream = build_sequence([[1] * 9, [], [3] * 5], x, 2, context_chunks=1)
+    assert not torch.equal(stream.position[stream.modality == VIDEO], long.position[long.modality == VIDEO])
+
+
+def test_cached_equals_uncached_with_chunk_positions(make_cfg, synthetic_store) -> None:  # noqa: ANN001
+    store = EpisodeStore.open(synthetic_store)
+    cfg = resolve_config(make_cfg(synthetic_store, "model.text_cond=true", "sequence.video_positions=chunk"),
+                         store.meta)
+    model, ep = random_model(cfg.model, zero_init_std=0.05), store.load(0)
+    outs = [Generator(model, cfg, store.meta.frame_shape,
+                      SamplingConfig(max_text_tokens=4, ode_steps=2, use_cache=c, context_chunks=2), store.meta)
+            .generate(_prefix(ep), 8, parse_script("2: move up"), seed=0, batch=2) for c in (True, False)]
+    assert outs[0].tokens == outs[1].tokens
+    assert np.abs(outs[0].frames.astype(int) - outs[1].frames.astype(int)).max() <= 1
