@@ -26,7 +26,7 @@ import json
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +70,6 @@ class LearnConfig:
     windows: int = 32
     ode_steps: int = 4
     threads: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
         bad = [v for v in self.variants if v not in VARIANTS]
@@ -205,7 +204,7 @@ def run_learn(lc: LearnConfig, console: Console | None = None) -> dict[str, Any]
                              **score_snapshot(snap["path"], branches, game, lc)})
             _print_row(console, rows[-1])
     result = {"benchmark": "learn", "env": meta.env, "data": lc.data, "suite": suite.name,
-              "settings": {k: v for k, v in vars(lc).items() if k != "extra"}, "n_branches": len(branches),
+              "settings": dict(vars(lc)), "n_branches": len(branches),
               "chance": 1.0 / len(suite.alternatives),
               "copy_last": {"psnr_h1": copy["psnr"][0], "psnr_hN": copy["psnr"][-1],
                             "psnr_mean": float(np.mean(copy["psnr"])), "cf_accuracy": copy["counterfactual_accuracy"]},
