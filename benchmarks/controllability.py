@@ -154,7 +154,7 @@ def _handle(args: argparse.Namespace) -> int:
     predictors = [load_predictor(args.ckpt, args.name)]
     predictors += [load_predictor(run, name) for name, run in args.baseline]
     results = run_controllability(
-        predictors, args.env, args.branches, args.horizon, args.suite or _default_suite(args.env), args.seed,
+        predictors, args.env, args.branches, args.horizon, args.suite or default_suite(args.env), args.seed,
         args.out, context_frames=args.context_frames, frame_size=args.frame_size, frameskip=args.frameskip,
         policy=args.policy, idm_steps=args.idm_steps, idm_store=args.idm_store, n_videos=args.videos)
     print_table(results, Console())
@@ -162,7 +162,8 @@ def _handle(args: argparse.Namespace) -> int:
     return 0
 
 
-def _default_suite(env: str) -> str:
+def default_suite(env: str) -> str:
+    """The built-in suite of ``env``'s game (``pong`` for ``ALE/Pong-v5``)."""
     from tv2tv.benchmarks.branches import builtin_suites
 
     game = env.lower().removeprefix("ale/").split("-")[0]

@@ -177,6 +177,7 @@ def run_learn(lc: LearnConfig, console: Console | None = None) -> dict[str, Any]
     import torch
 
     from tv2tv.benchmarks.branches import load_suite, make_branches
+    from tv2tv.benchmarks.controllability import default_suite
     from tv2tv.benchmarks.models import CopyLast
     from tv2tv.benchmarks.probes import probe_game
     from tv2tv.benchmarks.scorers import score_model
@@ -189,7 +190,7 @@ def run_learn(lc: LearnConfig, console: Console | None = None) -> dict[str, Any]
     out = Path(lc.out)
     out.mkdir(parents=True, exist_ok=True)
     meta = EpisodeStore.open(lc.data).meta
-    suite = load_suite(lc.suite or _default_suite(meta.env))
+    suite = load_suite(lc.suite or default_suite(meta.env))
     with console.status(f"playing {lc.branches} fresh branch points of {meta.env}"):
         branches = make_branches(meta.env, lc.branches, lc.horizon, suite, lc.bench_seed, lc.context_frames,
                                  frame_size=meta.frame_shape[0], frameskip=meta.frameskip)
@@ -214,12 +215,6 @@ def run_learn(lc: LearnConfig, console: Console | None = None) -> dict[str, Any]
     write_curves(result, out)
     console.print(curve_table(result))
     return result
-
-
-def _default_suite(env: str) -> str:
-    from tv2tv.benchmarks.controllability import _default_suite as default
-
-    return default(env)
 
 
 def _print_row(console: Console, r: dict[str, Any]) -> None:
@@ -284,10 +279,13 @@ def write_curves(result: dict[str, Any], out: Path) -> None:
 
 
 def cmd_learn(args: argparse.Namespace) -> int:
-    quick = QUICK if args.quick else {}
-    pick = {k: getattr(args, k) for k in ("minutes", "every", "branches", "windows")}
-    settings = {k: (quick.get(k) if v is None else v) for k, v in pick.items()}
-    settings = {k: v for k, v in settings.items() if v is not None}
+    settings = {}   # given flags win; --quick fills the others; the rest keep LearnConfig's defaults
+    for key, quick in QUICK.items():
+        value = getattr(args, key)
+        if value is None and args.quick:
+            value = quick
+        if value is not None:
+            settings[key] = value
     lc = LearnConfig(data=str(args.data), out=str(args.out), variants=tuple(args.variants.split(",")),
                      preset=args.preset, overrides=tuple(args.overrides), horizon=args.horizon,
                      context_frames=args.context_frames, bench_seed=args.seed, suite=args.suite,

@@ -378,9 +378,13 @@ class MoT(nn.Module):
         of some 30 bytes, which a mean would dilute ~10x), normalised and passed through an
         MLP whose last layer starts at zero."""
         assert self.text_cond is not None, "model.text_cond is off"
-        emb = self.text_cond_emb(ids).masked_fill(~valid[..., None], float("-inf"))    # (B, T, D)
+        return self._text_summary(self.text_cond_emb(ids), valid)
+
+    def _text_summary(self, emb: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """Max-pool ``emb (B, T, D)`` over the ``valid (B, T)`` ids, then norm and MLP: ``(B, D)``."""
+        assert self.text_cond is not None
         has = valid.any(1, keepdim=True)                                              # (B, 1)
-        pooled = torch.where(has, emb.amax(1), 0.0)                                   # (B, D)
+        pooled = torch.where(has, emb.masked_fill(~valid[..., None], float("-inf")).amax(1), 0.0)
         return self.text_cond(self.text_cond_norm(pooled)) * has
 
     def sequence_text_cond(self, batch: SequenceBatch) -> torch.Tensor | None:
@@ -391,8 +395,8 @@ class MoT(nn.Module):
             return None
         b, L = batch.tokens.shape
         k = int(max(int(batch.chunk_id.max()), int(batch.text_chunk.max()))) + 1
-        cond = torch.stack([self.chunk_text_embedding(batch.tokens, batch.text_chunk == c)
-                            for c in range(k)], dim=1)                                # (B, K, D)
+        emb = self.text_cond_emb(batch.tokens)                                        # (B, L, D), once
+        cond = torch.stack([self._text_summary(emb, batch.text_chunk == c) for c in range(k)], dim=1)  # (B, K, D)
         out = torch.gather(cond, 1, batch.chunk_id.clamp_min(0)[..., None].expand(b, L, cond.shape[-1]))
         return out * (batch.modality == VIDEO)[..., None]
 

@@ -5,10 +5,13 @@ tokens per frame), D token dim.
 
 Layout of one window (``text_k`` are the texts whose frame falls in chunk k)::
 
-    BOS, text_0, BOF, ~chunk_0, chunk_0, EOF, text_1, BOF, ~chunk_1, chunk_1, EOF, ...
+    BOS, text_0, BOF, chunk_0, EOF, text_1, BOF, ~chunk_1, chunk_1, EOF, ...
 
 ``~chunk_k`` is the noisy copy (flow loss, own flow time) and ``chunk_k`` the clean copy that
-later tokens attend to; both share position ids, so positions count the clean stream only.
+later tokens attend to; both share position ids, so positions count the clean stream only
+(``video_positions="chunk"``: video token i of chunk k sits at ``k * n + i`` instead). The
+``context_chunks`` leading chunks (one by default, chunk_0 above) have no noisy copy: they
+carry no loss and nothing attends to a noisy copy.
 The noisy copy sits right before its clean twin. The last chunk's clean copy and EOF are
 left out of training sequences (nothing in the window attends to them).
 
@@ -19,7 +22,7 @@ The ``plan-first`` layout (the paper's Think2V baseline) writes every text of th
 front, the non-empty ``text_k`` joined with the text separator in chunk order (``plan_ids``),
 then the chunks with no text between them::
 
-    BOS, text_0 ; text_1 ; ..., BOF, ~chunk_0, chunk_0, EOF, BOF, ~chunk_1, chunk_1, EOF, ...
+    BOS, text_0 ; text_1 ; ..., BOF, chunk_0, EOF, BOF, ~chunk_1, chunk_1, EOF, ...
 
 Everything else is the same (copies, positions, anchors, flow loss); the text targets are the
 plan bytes, its BOF, and BOF after every EOF.

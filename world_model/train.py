@@ -84,7 +84,7 @@ class _SaveFinalStep(Checkpoint):
 
     def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
         if trainer.should_stop or trainer.global_step >= trainer.max_steps:
-            trainer.save_checkpoint(self.ckpt_dir / LAST_CKPT, weights_only=False)  # the full state
+            trainer.save_checkpoint(self.ckpt_dir / LAST_CKPT, weights_only=False)  # save all state (not a load)
 
 
 def build_trainer(cfg: TrainConfig, run_dir: Path, launch: LaunchConfig, has_val: bool,

@@ -44,7 +44,7 @@ def crafted(tmp_path: Path) -> tuple[Path, Path]:
 def test_the_payload_really_runs_under_a_plain_unpickle(crafted: tuple[Path, Path]) -> None:
     """The test's file is dangerous: loading it the unsafe way does run the command."""
     path, marker = crafted
-    torch.load(path, weights_only=False)
+    torch.load(path, weights_only=False)   # the test's own file: it only touches tmp_path/pwned
     assert marker.exists()
 
 
