@@ -19,12 +19,13 @@ from typing import Any
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from tv2tv.cli import register_commands
 from tv2tv.recorders.record import record
 from tv2tv.recorders.store import EpisodeStore
-from tv2tv.recorders.validate import fix, validate
+from tv2tv.recorders.validate import fix, metadata_suspects, validate
 from tv2tv.recorders.video import write_video
 
 DATA_COMMAND_MODULES = ("tv2tv.recorders.minerl_import",)  # import-minerl
@@ -41,7 +42,8 @@ def register(sub: Any) -> None:
     p = data_sub.add_parser("validate", help="check every episode file against dataset.json")
     p.add_argument("dir", type=Path, help="store directory")
     p.add_argument("--fix", action="store_true",
-                   help="delete stale temp files and move bad episodes to <dir>/rejected/")
+                   help="delete stale temp files and move bad episodes to <dir>/rejected/ (refused, exit 2, "
+                        "when most episodes disagree with dataset.json: then it is the suspect)")
     p.set_defaults(func=cmd_validate)
     p = data_sub.add_parser("video", help="write one episode with its text as a video")
     p.add_argument("dir", type=Path, help="store directory")
@@ -81,7 +83,7 @@ def cmd_record(args: argparse.Namespace) -> int:
                progress=not args.no_progress, **env_kwargs)
     cut = f" ({s.truncated_by_budget} cut by --steps, marked truncated)" if s.truncated_by_budget else ""
     Console().print(f"wrote {s.episodes} episodes{cut}, {s.steps} steps in {s.seconds:.1f} s "
-                    f"({s.steps_per_s:,.0f} steps/s) to {s.out}; the store holds "
+                    f"({s.steps_per_s:,.0f} steps/s) to {escape(str(s.out))}; the store holds "
                     f"{s.store_episodes} episodes")
     return 0
 
@@ -127,7 +129,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     store = EpisodeStore.open(args.dir)
     meta, stats = store.meta, store_stats(store)
     lengths = stats["lengths"]
-    table = Table(title=f"{args.dir}  ({meta.env})", show_header=False)
+    table = Table(title=escape(f"{args.dir}  ({meta.env})"), show_header=False)
     table.add_column(style="bold")
     table.add_column()
     rows = [
@@ -165,16 +167,21 @@ def _action_table(counts: Counter, names: Any) -> Table:
 def cmd_validate(args: argparse.Namespace) -> int:
     store = EpisodeStore.open(args.dir)
     problems = validate(store)
-    console = Console()
+    console = Console(highlight=False)
+    where = escape(str(args.dir))
     if not problems:
-        console.print(f"[green]ok[/green]: {len(store)} episodes in {args.dir} are valid")
+        console.print(f"[green]ok[/green]: {len(store)} episodes in {where} are valid")
         return 0
     for p in problems:
-        console.print(f"[red]problem[/red] {p}", highlight=False)
-    console.print(f"{len(problems)} problems in {args.dir}")
+        console.print(f"[red]problem[/red] {escape(str(p))}")
+    console.print(f"{len(problems)} problems in {where}")
     if args.fix:
-        for line in fix(store, problems):
-            console.print(f"[yellow]fixed[/yellow] {line}", highlight=False)
+        for line in fix(store, problems):  # raises, moving nothing, when dataset.json is the suspect
+            console.print(f"[yellow]fixed[/yellow] {escape(line)}")
+    else:
+        for line in metadata_suspects(store, problems):
+            console.print(f"[yellow]note[/yellow] {escape(line)}: dataset.json is the suspect, not the "
+                          f"episodes (--fix would refuse to move them)")
     return 1
 
 
@@ -185,5 +192,5 @@ def cmd_video(args: argparse.Namespace) -> int:
     ep = store.load(args.episode)
     fps = args.fps if args.fps is not None else store.meta.fps
     path = write_video(args.out, ep.frames, ep.text_events, fps=fps, scale=args.scale)
-    Console().print(f"wrote {path} ({len(ep.frames)} frames, {len(ep.text_events)} text events)")
+    Console().print(f"wrote {escape(str(path))} ({len(ep.frames)} frames, {len(ep.text_events)} text events)")
     return 0

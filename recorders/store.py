@@ -8,7 +8,9 @@ A store is a directory::
 Every file is written to a temporary name in the same directory, flushed, fsynced and renamed,
 so a crash loses at most the episode in progress and never leaves a half file. Writer ids are
 unique per process (host, pid, time, random), so many processes or machines can append to one
-store without coordination. Files are read with ``allow_pickle=False`` only.
+store without coordination. Episode files are read and checked by the one checker,
+``tv2tv.recorders.episode_file.read_episode_file`` (nothing is ever unpickled); ``load`` raises its
+problems as an ``EpisodeError`` and ``write`` refuses an episode that it would flag.
 
 Temporary files are named ``.tmp-<host>-<pid>-<random>``: a reader ignores them, and a temp file
 whose writer is gone (a dead pid on this host, or older than ``STALE_TEMP_AGE_S``) is *stale*.
@@ -31,7 +33,6 @@ import secrets
 import socket
 import tempfile
 import time
-import zipfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,8 +40,9 @@ from typing import Any
 
 import numpy as np
 
+from tv2tv.recorders.episode_file import EpisodeError, StoreError, check_arrays, read_episode_file
 from tv2tv.recorders.npz import write_npz
-from tv2tv.types import Episode, TextEvent
+from tv2tv.types import Episode
 
 FORMAT = "tv2tv-episodes"
 FORMAT_VERSION = 1
@@ -49,13 +51,6 @@ EPISODE_DIR = "episodes"
 _TMP_PREFIX = ".tmp-"
 COMPRESS_LEVEL = 1
 STALE_TEMP_AGE_S = 3600.0
-_EPISODE_KEYS = ("frames", "actions", "rewards", "terminated", "truncated", "seed", "env",
-                 "text_frames", "text_strings", "text_sources")
-
-
-class StoreError(ValueError):
-    """A store that cannot be used as asked; the message says what to do."""
-
 
 @dataclass(frozen=True)
 class DatasetMeta:
@@ -229,25 +224,6 @@ def episode_to_arrays(ep: Episode) -> dict[str, np.ndarray]:
     return arrays
 
 
-def arrays_to_episode(z: Any) -> Episode:
-    """Inverse of ``episode_to_arrays`` (``z`` is an ``NpzFile`` or a dict)."""
-    missing = [k for k in _EPISODE_KEYS if k not in z]
-    if missing:
-        raise StoreError(f"episode file lacks fields {missing}")
-    seed = int(z["seed"])
-    events = tuple(
-        TextEvent(int(f), str(t), str(s))  # type: ignore[arg-type]
-        for f, t, s in zip(z["text_frames"], z["text_strings"], z["text_sources"])
-    )
-    extras = {k[len("extra_"):]: np.asarray(z[k]) for k in z if k.startswith("extra_")}
-    return Episode(
-        frames=np.asarray(z["frames"]), actions=np.asarray(z["actions"]),
-        rewards=np.asarray(z["rewards"]), terminated=bool(z["terminated"]),
-        truncated=bool(z["truncated"]), text_events=events,
-        seed=None if seed < 0 else seed, env=str(z["env"]), extras=extras,
-    )
-
-
 def _mismatch_message(root: Path, diffs: list[str]) -> str:
     return (f"{root} is a store recorded with other settings, so this recording cannot be "
             f"appended to it: {'; '.join(diffs)}. Use another --out directory.")
@@ -370,7 +346,12 @@ class EpisodeStore:
         return removed
 
     def load(self, index_or_path: int | Path) -> Episode:
-        """Load one episode by index (into ``episode_paths()``) or by path."""
+        """Load one episode by index (into ``episode_paths()``) or by path.
+
+        Raises:
+            EpisodeError: the file is corrupted or does not fit ``dataset.json`` (its
+                ``problems`` are those ``tv2tv data validate`` lists for it).
+        """
         paths = self.episode_paths()
         if isinstance(index_or_path, int):
             if not -len(paths) <= index_or_path < len(paths):
@@ -378,16 +359,10 @@ class EpisodeStore:
             path = paths[index_or_path]
         else:
             path = Path(index_or_path)
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                return arrays_to_episode(z)
-        except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
-            if isinstance(exc, StoreError):
-                raise StoreError(f"{path}: {exc}") from exc
-            raise StoreError(
-                f"episode file {path} is corrupted or truncated ({exc}); run "
-                f"`tv2tv data validate {self.root}` and delete the files it lists"
-            ) from exc
+        episode, problems = read_episode_file(path, self.meta)
+        if episode is None:
+            raise EpisodeError(path, problems, f"run `tv2tv data validate {self.root} --fix` to move it aside")
+        return episode
 
     def __iter__(self) -> Iterator[Episode]:
         for p in self.episode_paths():
@@ -401,21 +376,16 @@ class EpisodeStore:
         return self._writer_id
 
     def check_episode(self, ep: Episode) -> list[str]:
-        """Problems of ``ep`` against this store's meta (empty when it fits)."""
-        problems = []
-        if ep.frame_shape != tuple(self.meta.frame_shape):
-            problems.append(f"frame shape {ep.frame_shape} != store's {tuple(self.meta.frame_shape)}")
-        if ep.env and ep.env != self.meta.env:
-            problems.append(f"env {ep.env!r} != store's {self.meta.env!r}")
-        return problems
+        """Problems of ``ep`` against this store's meta (empty when it fits): what a reader would flag."""
+        return [p.message for p in check_arrays(episode_to_arrays(ep), self.meta, Path("episode"))]
 
     def write(self, ep: Episode) -> Path:
         """Append one episode atomically; returns its path."""
-        problems = self.check_episode(ep)
-        if problems:
-            raise StoreError(f"episode does not fit store {self.root}: {'; '.join(problems)}")
         path = self.root / EPISODE_DIR / f"{self.writer_id}-{self._next_index:06d}.npz"
-        self._next_index += 1
         arrays = episode_to_arrays(ep)
+        problems = check_arrays(arrays, self.meta, path)  # the readers' check: never write what they refuse
+        if problems:
+            raise StoreError(f"episode does not fit store {self.root}: {'; '.join(p.message for p in problems)}")
+        self._next_index += 1
         atomic_write(path, lambda f: write_npz(f, arrays, COMPRESS_LEVEL))
         return path

@@ -42,7 +42,7 @@ def test_every_artefact_and_documented_keys(smoke: Path) -> None:
     for rel in ("data/dataset.json", "runs/text/model.safetensors", "runs/no-text/model.safetensors",
                 "rollouts/rollout0.mp4", "rollouts/rollout0.webm", "rollouts/rollout0.json",
                 "bench/results.json", "bench/psnr.png", "bench/ssim.png", "bench/accuracy.png",
-                "results.json", "report.md", "report.html", "stages.json"):
+                "results.json", "report.md", "report.html", "stages.json", "manifest.json"):
         assert (smoke / rel).stat().st_size > 0, rel
     assert list((smoke / "data" / "episodes").glob("*.npz"))
     assert sorted(p.suffix for p in (smoke / "bench" / "videos").iterdir()) == [".mp4"] * 3 + [".webm"] * 3
@@ -96,6 +96,35 @@ def test_changed_and_interrupted_stages_are_redone(smoke: Path, tmp_path: Path,
     stages = json.loads(log.read_text())["stages"]
     assert all(stages[s]["status"] == "done" for s in STAGES)
     assert stages["train-no-text"]["outputs"]["steps"] == 2                   # resumed, not restarted
+    manifest = json.loads((out / "manifest.json").read_text())["paths"]     # what it wrote, to the file
+    for rel in ("data", "runs/text", "runs/no-text", "rollouts", "bench", "report.html"):
+        files = [p for p in (out / rel).rglob("*") if p.is_file()] if (out / rel).is_dir() else [out / rel]
+        assert manifest[rel]["complete"] and manifest[rel]["files"] == sorted(
+            p.relative_to(out).as_posix() for p in files), rel
+
+
+def test_a_users_files_are_never_deleted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "qs [1]"                                 # rich markup must not eat the path
+    mine = out / "data" / "mine" / "dataset.json"             # a user's own store where data/ goes
+    mine.parent.mkdir(parents=True)
+    mine.write_text("my store")
+    assert main(["quickstart", "--smoke", "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err             # one line, however long
+    assert f"{out / 'data'} holds files tv2tv quickstart did not write (data/mine/dataset.json)" in err
+    assert mine.read_text() == "my store" and sorted(p.name for p in out.iterdir()) == ["data"]
+
+
+def test_a_file_added_to_its_outputs_stops_every_rerun(smoke: Path, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "qs"
+    shutil.copytree(smoke, out)
+    (out / "bench" / "notes.txt").write_text("mine")
+    before = _mtimes(out)
+    for extra in ([], ["--force"]):
+        assert main(["quickstart", "--smoke", "--out", str(out), "--no-progress", *extra]) == 2
+        assert "did not write (bench/notes.txt)" in capsys.readouterr().err
+    assert _mtimes(out) == before
 
 
 def test_settings_fingerprints() -> None:

@@ -17,6 +17,7 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from tv2tv import __version__
 
@@ -66,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         # the message is the whole story for a user, a traceback only hides it.
         if isinstance(exc, TypeError) and not str(exc):
             raise
-        console.print(f"[bold red]error:[/bold red] {exc}")
+        # One line (no wrapping), markup escaped: a path may hold "[".
+        console.print(f"[bold red]error:[/bold red] {escape(str(exc))}", soft_wrap=True)
         return 2
 
 

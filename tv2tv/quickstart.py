@@ -8,12 +8,16 @@ Six stages, each writing into ``--out``::
     bench/                     5. controllability against the real game on held-out branch points
     results.json, report.md, report.html   6. the report (HTML self-contained: plots and videos inline)
     stages.json                what finished, with the settings that produced it
+    manifest.json              every file the quickstart wrote (``tv2tv.manifest``)
 
 ``--minutes`` is split across the stages (``SHARES``); training is stopped by the clock, the other
 stages are sized from the budget. Time a stage saves or overruns moves on to the next one.
 Re-running skips every stage already done with the same settings; an interrupted training stage
 resumes from its ``last.ckpt``; a changed setting redoes that stage and everything after it.
 A finished model keeps only ``last.ckpt`` (``tv2tv train --resume`` continues it) and its export.
+A stage is redone by removing its outputs, so the quickstart deletes only what it wrote: before any
+stage runs it refuses (exit code 2, naming them) files under its output paths that ``manifest.json``
+does not list, such as a user's own store in ``OUT/data``.
 
 Example:
     $ tv2tv quickstart                                   # ALE/Pong-v5, 10 minutes, runs/quickstart
@@ -28,7 +32,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import shutil
 import time
 import uuid
 from collections.abc import Callable
@@ -37,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -45,6 +49,8 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+
+from tv2tv.manifest import Manifest
 
 STAGES = ("record", "train-text", "train-no-text", "rollouts", "benchmark", "report")
 DEPENDS: dict[str, tuple[str, ...]] = {
@@ -59,6 +65,14 @@ SHARES = {"record": 0.04, "train-text": 0.325, "train-no-text": 0.325, "rollouts
 DEVICES = ("auto", "cpu", "gpu")
 TRAIN_OVERHEAD_S = 30.0   # data loading, Lightning start-up and export around the timed fit loop
 STAGES_FORMAT = "tv2tv-quickstart-stages"
+OWNER = "tv2tv quickstart"  # in manifest.json
+# What each stage writes into, relative to --out (claimed in manifest.json before the stage runs).
+# The report transcodes the benchmark's videos, so it writes into bench/ too.
+OUTPUTS: dict[str, tuple[str, ...]] = {
+    "record": ("data",), "train-text": ("runs/text",), "train-no-text": ("runs/no-text",),
+    "rollouts": ("rollouts",), "benchmark": ("bench",),
+    "report": ("bench", "results.json", "report.md", "report.html"),
+}
 # Small model and data for --smoke: every stage runs, in seconds.
 SMOKE_OVERRIDES = ("model.dim=32", "model.depth=2", "model.heads=2", "sequence.window_frames=4",
                    "sequence.patch=16", "data.batch_size=2", "max_steps=2", "optim.warmup_steps=1",
@@ -240,6 +254,7 @@ class Context:
     plan: Plan
     console: Console
     log: StageLog
+    manifest: Manifest
     allot_s: float = 0.0
     resume: bool = False
 
@@ -249,6 +264,10 @@ class Context:
 
     def path(self, *parts: str) -> Path:
         return self.cfg.out.joinpath(*parts)
+
+    def fresh(self, rel: str) -> Path:
+        """Remove what an earlier (other or interrupted) run of a stage left at ``OUT/rel``."""
+        return self.manifest.reset(rel)
 
     def progress(self, what: str) -> Progress:
         return Progress(TextColumn(f"[bold]{what}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -266,9 +285,13 @@ def run_quickstart(cfg: QuickstartConfig, console: Console | None = None) -> dic
 
     Raises:
         ValueError: an env without a built-in suite, bad settings, a corrupt ``stages.json``.
+        tv2tv.manifest.ForeignFilesError: files under an output path the quickstart did not write
+            (raised before anything runs; nothing is deleted).
     """
     console = console or Console(stderr=True)
     plan = make_plan(cfg)
+    manifest = Manifest(cfg.out, OWNER)
+    manifest.check(dict.fromkeys(rel for rels in OUTPUTS.values() for rel in rels))
     cfg.out.mkdir(parents=True, exist_ok=True)
     log = StageLog(cfg.out)
     start = time.perf_counter()
@@ -287,15 +310,19 @@ def run_quickstart(cfg: QuickstartConfig, console: Console | None = None) -> dic
         resume = bool(old) and old.get("status") == "running" and old.get("fingerprint") == key \
             and old.get("inputs") == inputs and not cfg.force
         if old:
-            console.print(f"[yellow]{head}: {_why_redo(old, settings, inputs, cfg.force)}[/yellow]")
+            console.print(f"[yellow]{head}: {escape(_why_redo(old, settings, inputs, cfg.force))}[/yellow]")
         allot = max(plan.budget_s[stage] + carry, 0.25 * plan.budget_s[stage])
         console.rule(f"{head} · budget ~{_fmt_s(allot)} · elapsed {_fmt_s(elapsed)} · "
                      f"budget left {_fmt_s(total - elapsed)}")
         log.mark(stage, status="running", settings=settings, fingerprint=key, inputs=inputs, outputs={},
                  seconds=None, finished_at=None, token=None)
+        for rel in OUTPUTS[stage]:
+            manifest.claim(rel)
         t0 = time.perf_counter()
-        outputs = _stage_function(stage)(Context(cfg, plan, console, log, allot, resume))
+        outputs = _stage_function(stage)(Context(cfg, plan, console, log, manifest, allot, resume))
         took = time.perf_counter() - t0
+        for rel in OUTPUTS[stage]:
+            manifest.record(rel)
         carry = allot - took if stage != "report" else carry
         log.mark(stage, status="done", outputs=outputs, seconds=round(took, 1), token=uuid.uuid4().hex[:12],
                  finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
@@ -338,23 +365,16 @@ def _print_summary(results: dict[str, Any], cfg: QuickstartConfig, log: StageLog
     interpretation = results.get("quickstart", {}).get("interpretation")
     if interpretation:
         out.print(interpretation)
-    out.print(f"report: [bold]{(cfg.out / 'report.html').resolve()}[/bold] (and report.md)")
+    out.print(f"report: [bold]{escape(str((cfg.out / 'report.html').resolve()))}[/bold] (and report.md)")
 
 
 # -- the stages ------------------------------------------------------------------------------------
-def _fresh(path: Path) -> Path:
-    """Remove what an earlier (other or interrupted) run of a stage left there."""
-    if path.exists():
-        shutil.rmtree(path)
-    return path
-
-
 def stage_record(ctx: Context) -> dict[str, Any]:
     """The scripted player, then sticky-random play (another seed) for coverage, into ``data/``."""
     from tv2tv.recorders.record import record
 
     p, cfg = ctx.plan, ctx.cfg
-    store = _fresh(ctx.path("data"))  # a half recording is redone: it takes seconds
+    store = ctx.fresh("data")  # a half recording is redone: it takes seconds
     common = {"frameskip": p.frameskip, "workers": 1 if cfg.smoke else 2, "max_episode_steps": p.max_episode_steps,
               "progress": cfg.progress}
     scripted = record(p.env, store, steps=p.record_steps, policy=p.policy, seed=cfg.seed, **common)
@@ -374,14 +394,14 @@ def _stage_train(variant: str) -> Callable[[Context], dict[str, Any]]:
         launch = LaunchConfig(accelerator=plan.accelerator, devices=1, progress=cfg.progress)
         if ctx.resume and (run / CKPT_DIR / LAST_CKPT).is_file():
             # Lightning restores the timer too, so the run stops at the time limit it started with.
-            ctx.console.print(f"resuming {variant} training from {run / CKPT_DIR / LAST_CKPT}")
+            ctx.console.print(f"resuming {variant} training from {escape(str(run / CKPT_DIR / LAST_CKPT))}")
             train(load_run_config(run), run, launch, resume=True)
         else:
             overrides = [f"data.path={ctx.path('data').resolve()}", f"variant={variant}", f"seed={cfg.seed}",
                          *plan.train_overrides]
             if not cfg.smoke:
                 overrides.append(f"max_minutes={max(0.1, (ctx.allot_s - TRAIN_OVERHEAD_S) / 60):.3f}")
-            train(build_config(TrainConfig, "tiny", overrides), _fresh(run), launch)
+            train(build_config(TrainConfig, "tiny", overrides), ctx.fresh(f"runs/{variant}"), launch)
         # ~26 MB each: keep last.ckpt (for --resume) only; last-v<N>.ckpt are copies of it.
         for ckpt in [*(run / CKPT_DIR).glob("step=*.ckpt"), *(run / CKPT_DIR).glob("last-v*.ckpt")]:
             ckpt.unlink()
@@ -427,7 +447,7 @@ def stage_rollouts(ctx: Context) -> dict[str, Any]:
     from tv2tv.world_model.interventions import VIDEO_SOURCE, parse_script, save_transcripts
 
     plan, n = ctx.plan, ctx.plan.rollout_frames
-    out = _fresh(ctx.path("rollouts"))
+    out = ctx.fresh("rollouts")
     text, no_text = _generator(ctx, "text"), _generator(ctx, "no-text")
     window = text.cfg.sequence.window_frames
     episode = _scripted_episode(EpisodeStore.open(ctx.path("data")), plan.policy, 2 * window)
@@ -475,7 +495,7 @@ def stage_benchmark(ctx: Context) -> dict[str, Any]:
     p = ctx.plan
     predictors = [WorldModelPredictor(_generator(ctx, v), v) for v in ("text", "no-text")]
     results = run_controllability(
-        predictors, p.env, p.n_branches, p.horizon, p.suite, p.bench_seed, _fresh(ctx.path("bench")),
+        predictors, p.env, p.n_branches, p.horizon, p.suite, p.bench_seed, ctx.fresh("bench"),
         context_frames=p.context_frames, frameskip=p.frameskip, idm_steps=p.idm_steps,
         idm_collect_steps=p.idm_collect_steps, n_videos=p.n_videos, console=ctx.console)
     return {"files": ["bench/results.json"], "n_branches": results["n_branches"]}

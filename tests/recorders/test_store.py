@@ -11,9 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tv2tv.cli import main
 from tv2tv.recorders import store as store_mod
 from tv2tv.recorders.store import EPISODE_DIR, EpisodeStore, StoreError, write_npz
-from tv2tv.recorders.validate import check_episode_file, fix, validate
+from tv2tv.recorders.validate import check_episode_file, fix, metadata_suspects, validate
 from tv2tv.types import TEXT_SOURCES, Episode, TextEvent
 
 
@@ -194,6 +195,52 @@ def test_fix_moves_bad_episodes_aside(fakes, tmp_path):
     done = fix(store, validate(store))
     assert len(done) == 1 and (tmp_path / "rejected" / bad.name).exists()
     assert validate(store) == [] and len(store) == 1
+
+
+def test_fix_never_empties_a_store_when_dataset_json_is_the_suspect(fakes, tmp_path, capsys):
+    store = EpisodeStore.create(tmp_path, fakes.meta())
+    paths = [store.write(make_episode(n)) for n in (6, 7, 8, 9)]
+    meta = json.loads((tmp_path / "dataset.json").read_text())
+    meta["action_space"]["n"] = 2                            # an action count edited by one
+    (tmp_path / "dataset.json").write_text(json.dumps(meta))
+    store = EpisodeStore.open(tmp_path)
+    problems = validate(store)
+    assert {p.field for p in problems} == {"action_space"} and len({p.path for p in problems}) == 4
+    assert metadata_suspects(store, problems)[0].startswith("dataset.json's action_space disagrees with 4 of 4")
+    with pytest.raises(StoreError, match="nothing was moved"):
+        fix(store, problems)
+    capsys.readouterr()
+    assert main(["data", "validate", str(tmp_path)]) == 1
+    assert "dataset.json is the suspect" in " ".join(capsys.readouterr().out.split())
+    assert main(["data", "validate", str(tmp_path), "--fix"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "action_space disagrees with 4 of 4 episodes" in err and "nothing was moved" in err
+    assert store.episode_paths() == paths and not (tmp_path / "rejected").exists()
+
+
+def test_fix_still_moves_a_minority_that_disagrees(fakes, tmp_path):
+    store = EpisodeStore.create(tmp_path, fakes.meta())
+    for n in (2, 3, 4):
+        store.write(make_episode(n))
+    _write_raw(store, "wide.npz", frames=np.zeros((5, 8, 8, 3), np.uint8))   # 1 of 4 disagrees
+    problems = validate(store)
+    assert metadata_suspects(store, problems) == []
+    fix(store, problems)
+    assert (tmp_path / "rejected" / "wide.npz").exists() and len(store) == 3
+
+
+def test_fix_never_overwrites_a_rejected_file(fakes, tmp_path):
+    store = EpisodeStore.create(tmp_path, fakes.meta())
+    for n in (2, 3, 4):
+        store.write(make_episode(n))
+    (tmp_path / "rejected").mkdir()
+    (tmp_path / "rejected" / "bad.npz").write_bytes(b"rejected before")
+    for expected in ("bad.1.npz", "bad.2.npz"):
+        (tmp_path / EPISODE_DIR / "bad.npz").write_bytes(b"garbage " + expected.encode())
+        assert fix(store, validate(store)) == [f"moved bad.npz to {tmp_path / 'rejected' / expected}"]
+    assert (tmp_path / "rejected" / "bad.npz").read_bytes() == b"rejected before"
+    assert (tmp_path / "rejected" / "bad.2.npz").read_bytes() == b"garbage bad.2.npz"
+    assert validate(store) == [] and len(store) == 3
 
 
 def test_corrupted_dataset_json(fakes, tmp_path):

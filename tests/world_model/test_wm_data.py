@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import gymnasium
@@ -111,6 +112,8 @@ def _store(root: Path, frame: int = 32, space: gymnasium.Space | None = None, n:
                        texter="synthetic", texter_version="1")
     store = EpisodeStore.create(root, meta)
     for ep in synthetic_episodes(n, steps=steps, size=frame):
+        if isinstance(space, gymnasium.spaces.Box):   # actions of the store's space, or the store refuses them
+            ep = dataclasses.replace(ep, actions=np.zeros((ep.num_steps, *space.shape), space.dtype))
         store.write(ep)
     return root
 
