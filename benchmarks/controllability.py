@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 
 from tv2tv.benchmarks.action_groups import groups_for_env
 from tv2tv.benchmarks.branches import Suite, load_suite, make_branches
@@ -158,7 +159,7 @@ def _handle(args: argparse.Namespace) -> int:
         args.out, context_frames=args.context_frames, frame_size=args.frame_size, frameskip=args.frameskip,
         policy=args.policy, idm_steps=args.idm_steps, idm_store=args.idm_store, n_videos=args.videos)
     print_table(results, Console())
-    Console(stderr=True).print(f"wrote results.json, report.md, plots and videos to {args.out}")
+    Console(stderr=True).print(f"wrote results.json, report.md, plots and videos to {escape(str(args.out))}")
     return 0
 
 

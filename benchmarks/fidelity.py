@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
@@ -54,10 +55,12 @@ class FidelityConfig:
 
 
 def held_out_episodes(gen: Generator, data: str | Path) -> tuple[list[Episode], str]:
-    """Episodes to score and which split they are."""
+    """Episodes to score and which split they are; a store of another game or frame size than
+    the model's is refused (``Generator.check_data``)."""
     from tv2tv.recorders.store import EpisodeStore
 
     store = EpisodeStore.open(data)
+    gen.check_data(store.meta, f"store {data}")
     train_path = gen.cfg.data.path
     if train_path and Path(train_path).resolve() == Path(data).resolve():
         from tv2tv.world_model.data import split_episodes
@@ -117,7 +120,7 @@ def evaluate(gen: Generator, episodes: list[Episode], fc: FidelityConfig,
 
 
 def _table(r: dict[str, Any], title: str) -> Table:
-    t = Table(title=title)
+    t = Table(title=escape(title))
     for col in ("horizon", "model PSNR", "copy-last PSNR", "model SSIM", "copy-last SSIM"):
         t.add_column(col, justify="right")
     for row in r["horizons"]:

@@ -34,6 +34,7 @@ from typing import Any
 
 import torch
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from tv2tv.types import Episode
@@ -95,7 +96,7 @@ def measure(gen: Generator, context: Episode, frames: int, text_every: int = 8) 
 
 
 def _table(r: dict[str, Any], title: str) -> Table:
-    t = Table(title=title)
+    t = Table(title=escape(title))
     for col in ("rollout", "seconds", "frames/s"):
         t.add_column(col, justify="right")
     for name, row in r["rows"].items():
@@ -124,7 +125,7 @@ def cmd_rollout(args: argparse.Namespace) -> int:
         name = f"{args.preset} (random weights)"
     if args.context:
         from tv2tv.world_model.generate import load_context
-        context = load_context(args.context, 8)
+        context = load_context(args.context, 8, model=gen)
     else:
         context = synthetic_episodes(1, steps=7, size=gen.codec.frame_shape[0], seed=0)[0]
     result = measure(gen, context, args.frames, args.text_every)

@@ -36,7 +36,7 @@ from ale_py.registration import rom_id_to_name
 
 from tv2tv.envs.atari_texter import AtariTexter
 from tv2tv.envs.frames import ResizeFrame
-from tv2tv.envs.registry import MIN_FRAME_SIZE, EnvFamily, register_family
+from tv2tv.envs.registry import EnvFamily, check_frame_size, register_family
 
 gym.register_envs(ale_py)
 
@@ -105,7 +105,7 @@ def make_atari(name: str, frame_size: int = 64, frameskip: int = 4, seed: int | 
 
     Args:
         name: an entry of :func:`atari_env_names`.
-        frame_size: side of the square observation (>= 8).
+        frame_size: side of the square observation (8..1024, ``registry.check_frame_size``).
         frameskip: emulator frames per step (ALE repeats the action that many times).
         seed: seed for the first ``reset`` that passes none (and for ``action_space``).
         text_every: the texter repeats an unchanged action phrase every this many steps.
@@ -121,8 +121,7 @@ def make_atari(name: str, frame_size: int = 64, frameskip: int = 4, seed: int | 
     """
     if name not in atari_env_names():
         raise ValueError(f"unknown Atari env {name!r}")
-    if isinstance(frame_size, bool) or not isinstance(frame_size, int) or frame_size < MIN_FRAME_SIZE:
-        raise ValueError(f"frame_size must be an int >= {MIN_FRAME_SIZE}, got {frame_size!r}")
+    check_frame_size(frame_size)
     if isinstance(frameskip, bool) or not isinstance(frameskip, int) or frameskip < 1:
         raise ValueError(f"frameskip must be an int >= 1, got {frameskip!r}")
     if not 0.0 <= float(repeat_action_probability) <= 1.0:

@@ -43,7 +43,7 @@ import numpy as np
 
 from tv2tv.envs.crafter_texter import CRAFTER_ACTIONS, CrafterTexter
 from tv2tv.envs.frames import resize_frame
-from tv2tv.envs.registry import MIN_FRAME_SIZE, EnvFamily, register_family
+from tv2tv.envs.registry import EnvFamily, check_frame_size, register_family
 
 NATIVE_MIN_SIZE = 36
 FALLBACK_RENDER_SIZE = 64
@@ -115,8 +115,7 @@ class CrafterConfig:
     reward: bool = True
 
     def __post_init__(self) -> None:
-        if isinstance(self.frame_size, bool) or not isinstance(self.frame_size, int) or self.frame_size < MIN_FRAME_SIZE:
-            raise ValueError(f"frame_size must be an int >= {MIN_FRAME_SIZE}, got {self.frame_size!r}")
+        check_frame_size(self.frame_size)
         if not isinstance(self.max_episode_steps, int) or self.max_episode_steps < 1:
             raise ValueError(f"max_episode_steps must be an int >= 1, got {self.max_episode_steps!r}")
         if len(self.area) != 2 or min(self.area) < 16:
@@ -279,7 +278,7 @@ def make_crafter(name: str = "crafter", frame_size: int = 64, frameskip: int = 1
 
     Args:
         name: must be ``"crafter"``.
-        frame_size: side of the square observation (>= 8).
+        frame_size: side of the square observation (8..1024, ``registry.check_frame_size``).
         frameskip: ignored; Crafter advances one tick per step (see the module docstring).
         seed: seed for the first ``reset`` that passes none.
         max_episode_steps: truncate episodes after this many steps.

@@ -20,6 +20,9 @@ from typing import Any
 import gymnasium as gym
 
 MIN_FRAME_SIZE = 8
+# Frames are stored and modelled whole; 1024x1024x3 is already 3 MB a frame (the games render
+# at most 600 pixels a side), and a larger side is a typo that would exhaust memory.
+MAX_FRAME_SIZE = 1024
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,14 @@ def register_family(family: EnvFamily) -> None:
     _FAMILIES[family.family] = family
 
 
+def check_frame_size(frame_size: Any) -> int:
+    """``frame_size`` if it is an int in ``MIN_FRAME_SIZE..MAX_FRAME_SIZE``, else ``ValueError`` naming it."""
+    if isinstance(frame_size, bool) or not isinstance(frame_size, int) or \
+            not MIN_FRAME_SIZE <= frame_size <= MAX_FRAME_SIZE:
+        raise ValueError(f"frame_size must be an int in {MIN_FRAME_SIZE}..{MAX_FRAME_SIZE}, got {frame_size!r}")
+    return frame_size
+
+
 def _load_families() -> None:
     # Imported lazily so that `import tv2tv.envs` stays cheap and optional games
     # (crafter, minerl) only fail when asked for.
@@ -61,10 +72,15 @@ def _load_families() -> None:
                 raise
 
 
+def families() -> list[EnvFamily]:
+    """Every game family that can be built here (optional ones only when installed)."""
+    _load_families()
+    return list(_FAMILIES.values())
+
+
 def known_env_names() -> list[str]:
     """Every env name ``make_env`` accepts."""
-    _load_families()
-    return sorted(n for fam in _FAMILIES.values() for n in fam.names())
+    return sorted(n for fam in families() for n in fam.names())
 
 
 def family_of(name: str) -> EnvFamily:
@@ -84,13 +100,12 @@ def make_env(name: str, frame_size: int = 64, frameskip: int = 4, seed: int | No
 
     Args:
         name: e.g. ``"ALE/Pong-v5"`` or ``"crafter"``.
-        frame_size: side of the resized square frame, at least 8.
+        frame_size: side of the resized square frame, ``MIN_FRAME_SIZE..MAX_FRAME_SIZE``.
         frameskip: emulator frames per step (where the game has a notion of it).
         seed: seed for the env's first ``reset``.
         **kwargs: family-specific options (e.g. ``text_every`` for the texter).
     """
-    if not isinstance(frame_size, int) or frame_size < MIN_FRAME_SIZE:
-        raise ValueError(f"frame_size must be an int >= {MIN_FRAME_SIZE}, got {frame_size!r}")
+    check_frame_size(frame_size)
     if not isinstance(frameskip, int) or frameskip < 1:
         raise ValueError(f"frameskip must be an int >= 1, got {frameskip!r}")
     return family_of(name).make(name, frame_size=frame_size, frameskip=frameskip, seed=seed, **kwargs)

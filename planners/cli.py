@@ -11,6 +11,7 @@ import argparse
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from tv2tv.world_model.generate_cli import add_sampling_args, sampling_from_args
 
@@ -45,5 +46,5 @@ def run_play(args: argparse.Namespace) -> int:
     console.print(f"played {len(result.actions)} steps, reward {result.reward:g}")
     if args.frames_out and result.frames:
         save_play(result, args.frames_out, fps=args.fps)
-        console.print(f"[green]wrote[/green] {args.frames_out}")
+        console.print(f"[green]wrote[/green] {escape(str(args.frames_out))}")
     return 0

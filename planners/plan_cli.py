@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from tv2tv.world_model.generate_cli import add_sampling_args, sampling_from_args
@@ -126,5 +127,5 @@ def run_plan(args: argparse.Namespace) -> int:
     lat = results.get("decision_latency_s")
     if lat:
         console.print(f"median {lat['median'] * 1000:.1f} ms per planning decision ({lat['decisions']} decisions)")
-    console.print(f"[green]wrote[/green] {Path(args.out) / 'results.json'}, report.md, {len(results['videos'])} video(s)")
+    console.print(f"[green]wrote[/green] {escape(str(Path(args.out) / 'results.json'))}, report.md, {len(results['videos'])} video(s)")
     return 0

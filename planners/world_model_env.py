@@ -168,9 +168,11 @@ class WorldModelEnv(gym.Env[np.ndarray, Any]):
 
             path, _, last = parse_context_spec(str(contexts))
             if last is not None:
-                return load_context(str(contexts), self.context_frames), []
+                return load_context(str(contexts), self.context_frames, model=self.gen), []
             from tv2tv.recorders.store import EpisodeStore
-            episodes = list(EpisodeStore.open(path))
+            store = EpisodeStore.open(path)
+            self.gen.check_data(store.meta, f"context store {path}")
+            episodes = list(store)
         else:
             episodes = list(contexts)
         if not episodes:

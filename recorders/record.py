@@ -54,7 +54,7 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from tv2tv.envs.registry import MIN_FRAME_SIZE, family_of, get_texter, make_env
+from tv2tv.envs.registry import check_frame_size, family_of, get_texter, make_env
 from tv2tv.recorders.policies import make_policy
 from tv2tv.recorders.store import DatasetMeta, EpisodeStore, StoreError, describe_space
 from tv2tv.recorders.wrapper import RecordEpisodes
@@ -73,7 +73,7 @@ class RecordConfig:
         steps: total steps to record (exactly one of ``steps`` / ``episodes``).
         episodes: number of episodes to record.
         policy: collection policy name (``tv2tv.recorders.policies``).
-        frame_size: side of the square frames (>= 8).
+        frame_size: side of the square frames (``MIN_FRAME_SIZE..MAX_FRAME_SIZE`` of ``tv2tv.envs.registry``).
         frameskip: emulator frames per step.
         seed: run seed (>= 0); episode ``k`` is seeded from ``(seed, k)``.
         workers: processes recording in parallel (1: in this process).
@@ -100,7 +100,7 @@ class RecordConfig:
                              f"episodes={self.episodes!r}")
         _check_int("steps" if self.steps is not None else "episodes",
                    self.steps if self.steps is not None else self.episodes, 1)
-        _check_int("frame_size", self.frame_size, MIN_FRAME_SIZE)
+        check_frame_size(self.frame_size)
         _check_int("frameskip", self.frameskip, 1)
         _check_int("seed", self.seed, 0)
         _check_int("workers", self.workers, 1)
@@ -465,7 +465,7 @@ def record(env_name: str, out: str | os.PathLike[str], *, steps: int | None = No
         steps: total steps to record (exactly one of ``steps`` / ``episodes``).
         episodes: number of episodes to record.
         policy: collection policy name, e.g. ``"sticky"``, ``"random"``, ``"pong"``.
-        frame_size: side of the square frames (>= 8).
+        frame_size: side of the square frames (``MIN_FRAME_SIZE..MAX_FRAME_SIZE`` of ``tv2tv.envs.registry``).
         frameskip: emulator frames per step.
         seed: run seed; the same seed, policy and settings give the same episodes.
         workers: processes recording in parallel (1 records in this process).

@@ -33,13 +33,14 @@ import secrets
 import socket
 import tempfile
 import time
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from tv2tv.paths import check_output_path
 from tv2tv.recorders.episode_file import EpisodeError, StoreError, check_arrays, read_episode_file
 from tv2tv.recorders.npz import write_npz
 from tv2tv.types import Episode
@@ -84,7 +85,10 @@ class DatasetMeta:
         return d
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> DatasetMeta:
+    def from_json(cls, d: Any) -> DatasetMeta:
+        """Read ``dataset.json``'s mapping; ``StoreError`` naming a missing or wrongly typed field."""
+        if not isinstance(d, dict):
+            raise StoreError(f"a {META_FILE} must hold a JSON object, got a {type(d).__name__}")
         if d.get("format") != FORMAT:
             raise StoreError(f"not a {FORMAT} store: format is {d.get('format')!r}")
         if d.get("format_version") != FORMAT_VERSION:
@@ -92,14 +96,34 @@ class DatasetMeta:
                 f"store format version {d.get('format_version')} is not supported "
                 f"(this tv2tv reads version {FORMAT_VERSION})"
             )
-        d = dict(d)
-        d["frame_shape"] = tuple(int(x) for x in d["frame_shape"])
-        return cls(**d)
+        for name, (types, what) in _META_FIELD_TYPES.items():
+            if name in d and (isinstance(d[name], bool) or not isinstance(d[name], types)):
+                raise StoreError(f"field {name!r} must be {what}, got {type(d[name]).__name__} {d[name]!r:.60}")
+        missing = [k for k in ("env", "frame_shape", "action_space", "texter", "texter_version") if k not in d]
+        unknown = sorted(set(d) - {f.name for f in fields(cls)})
+        if missing or unknown:
+            raise StoreError(f"missing fields {missing}" if missing else f"unknown fields {unknown}")
+        shape = d["frame_shape"]
+        if len(shape) != 3 or any(isinstance(x, bool) or not isinstance(x, int) or x < 1 for x in shape):
+            raise StoreError(f"field 'frame_shape' must be 3 positive integers (H, W, C), got {shape!r:.60}")
+        if not isinstance(d["action_space"].get("type"), str):
+            raise StoreError(f"field 'action_space' must name its 'type', got {d['action_space']!r:.60}")
+        return cls(**{**d, "frame_shape": tuple(shape)})
 
-    def mismatches(self, other: DatasetMeta) -> list[str]:
-        """Fields where ``other`` differs from this one (empty when compatible)."""
+    def mismatches(self, other: DatasetMeta, keys: Sequence[str] | None = None,
+                   labels: tuple[str, str] = ("store has", "new recording has")) -> list[str]:
+        """Fields (of ``keys``, default all) where ``other`` differs from this one (empty when
+        compatible), each as ``"key: <labels[0]> <mine>, <labels[1]> <other's>"``."""
         a, b = self.to_json(), other.to_json()
-        return [f"{k}: store has {a[k]!r}, new recording has {b[k]!r}" for k in a if a[k] != b[k]]
+        return [f"{k}: {labels[0]} {a[k]!r}, {labels[1]} {b[k]!r}" for k in (keys or a) if a[k] != b[k]]
+
+
+# dataset.json fields and the JSON types they must have (checked before anything reads them).
+_META_FIELD_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "env": ((str,), "a string"), "frame_shape": ((list,), "a list"), "action_space": ((dict,), "an object"),
+    "texter": ((str,), "a string"), "texter_version": ((str,), "a string"), "frameskip": ((int,), "an integer"),
+    "fps": ((int, float), "a number"), "extra": ((dict,), "an object"),
+}
 
 
 def describe_space(space: Any) -> dict[str, Any]:
@@ -270,7 +294,9 @@ class EpisodeStore:
             raise StoreError(f"{root} is not a {FORMAT} store: it has no {META_FILE}")
         try:
             meta = DatasetMeta.from_json(json.loads(meta_path.read_text()))
-        except (json.JSONDecodeError, TypeError, KeyError) as exc:
+        except StoreError as exc:
+            raise StoreError(f"{meta_path}: {exc}") from None
+        except (ValueError, TypeError, KeyError) as exc:  # JSONDecodeError, UnicodeDecodeError
             raise StoreError(f"{meta_path} is corrupted ({exc}); restore it or record anew") from exc
         return cls(root, meta)
 
@@ -284,7 +310,7 @@ class EpisodeStore:
             StoreError: the directory holds files that are not a tv2tv store, or a store whose
                 settings differ from ``meta`` (each differing field is named).
         """
-        root = Path(root)
+        root = check_output_path(root, "store directory")
         if (root / META_FILE).is_file():
             store = cls.open(root)
             diffs = store.meta.mismatches(meta)
@@ -309,7 +335,7 @@ class EpisodeStore:
             >>> EpisodeStore.check_target("data/pong", env="ALE/Pong-v5", frame_shape=(64, 64, 3))
             ... # doctest: +SKIP
         """
-        root = Path(root)
+        root = check_output_path(root, "store directory")
         if not (root / META_FILE).is_file():
             _check_empty(root)
             return

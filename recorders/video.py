@@ -24,6 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from tv2tv.paths import check_output_path
 from tv2tv.types import TEXT_SOURCES, TextEvent
 
 # RGB, like the frames.
@@ -38,6 +39,9 @@ _FONT = cv2.FONT_HERSHEY_SIMPLEX
 _FONT_SCALE = 0.4
 _LINE_HEIGHT = 14
 _HIGHLIGHT_FRAMES = 8  # how long the red border shows after an intervention
+# The longest side of a written video, in pixels (4K); a larger one is a typo in --scale that
+# would exhaust memory and which H.264 players refuse anyway.
+MAX_VIDEO_SIDE = 4096
 
 
 def _check_frames(frames: np.ndarray, what: str = "frames") -> np.ndarray:
@@ -92,7 +96,8 @@ def iter_rendered(frames: np.ndarray, events: Iterable[TextEvent] = (), scale: i
     """Yield the video frames ``write_video`` writes, one ``uint8 (H', W', 3)`` at a time.
 
     ``H' = H * scale + caption_height`` and ``W' = W * scale``, each rounded up to even (H.264
-    in yuv420p needs even sides). Streaming keeps long episodes out of memory.
+    in yuv420p needs even sides), at most ``MAX_VIDEO_SIDE`` a side. Streaming keeps long episodes
+    out of memory. The arguments are checked when it is called, before the first frame.
 
     Args:
         frames: ``uint8 (T, H, W, 3)``.
@@ -107,13 +112,22 @@ def iter_rendered(frames: np.ndarray, events: Iterable[TextEvent] = (), scale: i
     sources = [s for s in TEXT_SOURCES if any(e.source == s for e in events)]
     if caption_height is None:
         caption_height = _LINE_HEIGHT * len(sources) + (4 if sources else 0)
-    if caption_height < 0:
-        raise ValueError(f"caption_height must be >= 0, got {caption_height}")
+    if not 0 <= caption_height <= MAX_VIDEO_SIDE:
+        raise ValueError(f"caption_height must be in 0..{MAX_VIDEO_SIDE}, got {caption_height}")
+    t, h, w = frames.shape[:3]
+    if max(h, w) * scale > MAX_VIDEO_SIDE:
+        raise ValueError(f"scale {scale} would make {w}x{h} frames {w * scale}x{h * scale} pixels; a video "
+                         f"side is at most {MAX_VIDEO_SIDE} (scale <= {max(1, MAX_VIDEO_SIDE // max(h, w))})")
+    shown = current_texts(events, t)   # checked here, before the first frame is asked for
+    return _render(frames, shown, sources, scale, caption_height)
+
+
+def _render(frames: np.ndarray, shown: list[dict[str, tuple[str, int]]], sources: list[str], scale: int,
+            caption_height: int) -> Iterator[np.ndarray]:
     t, h, w = frames.shape[:3]
     hh, ww = h * scale, w * scale
     canvas_h, canvas_w = hh + caption_height, ww
     canvas_h, canvas_w = canvas_h + canvas_h % 2, canvas_w + canvas_w % 2
-    shown = current_texts(events, t)
     for i in range(t):
         img = np.zeros((canvas_h, canvas_w, 3), np.uint8)
         img[:hh, :ww] = np.repeat(np.repeat(frames[i], scale, axis=0), scale, axis=1)
@@ -171,7 +185,7 @@ def write_video(path: str | os.PathLike[str], frames: np.ndarray, events: Iterab
     if not fps > 0:
         raise ValueError(f"fps must be > 0, got {fps!r}")
     video = iter_rendered(frames, events, scale=scale, caption_height=caption_height)
-    path = Path(path)
+    path = check_output_path(path, "video")
     path.parent.mkdir(parents=True, exist_ok=True)
     kwargs = {"macro_block_size": 1, "codec": "libx264", "pixelformat": "yuv420p",
               "quality": 8} if path.suffix.lower() in (".mp4", ".m4v", ".mov", ".mkv") else {}

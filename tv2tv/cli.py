@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "tv2tv.planners.plan_cli",  # plan
     "tv2tv.benchmarks.cli",    # bench
     "tv2tv.quickstart",        # quickstart
+    "tv2tv.envs.cli",          # envs
 )
 
 
@@ -62,11 +63,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/yellow]")
         return 130
-    except (UserError, ValueError, TypeError, FileNotFoundError, FileExistsError) as exc:
+    except (UserError, ValueError, TypeError, OSError) as exc:
         # Library code raises ValueError/TypeError naming the bad value (DESIGN.md, Style):
-        # the message is the whole story for a user, a traceback only hides it.
+        # the message is the whole story for a user, a traceback only hides it. An OSError
+        # naming a file (no space, no permission, a name too long) is about the user's files;
+        # any other is a bug and keeps its traceback.
         if isinstance(exc, TypeError) and not str(exc):
             raise
+        if isinstance(exc, OSError) and not isinstance(exc, (FileNotFoundError, FileExistsError)):
+            if exc.filename is None:
+                raise
+            exc = UserError(f"{exc.strerror or exc}: {exc.filename}")
         # One line (no wrapping), markup escaped: a path may hold "[".
         console.print(f"[bold red]error:[/bold red] {escape(str(exc))}", soft_wrap=True)
         return 2

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from tv2tv.config import build_config, parse_overrides, preset_names, replace_config
 from tv2tv.world_model.config import VARIANTS, TrainConfig
@@ -92,5 +93,6 @@ def run_train(args: argparse.Namespace) -> int:
     launch = LaunchConfig(accelerator=args.accelerator, devices=devices, num_nodes=args.num_nodes,
                           strategy=args.strategy, progress=not args.no_progress)
     train(cfg, run, launch, resume=resume)
-    Console(stderr=True).print(f"[green]trained[/green] {cfg.variant} model: weights in {run / 'model.safetensors'}")
+    Console(stderr=True).print(f"[green]trained[/green] {cfg.variant} model: weights in "
+                               f"{escape(str(run / 'model.safetensors'))}")
     return 0

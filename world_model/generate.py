@@ -49,6 +49,7 @@ Example:
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -66,7 +67,12 @@ from tv2tv.world_model.mot import MoT
 from tv2tv.world_model.session import CHUNK, PlanTexts, RolloutSession, sample_token, sample_tokens
 from tv2tv.world_model.tokenizer import ACTION_OFFSET, ByteTokenizer
 
-__all__ = ["CHUNK", "Generator", "PlanTexts", "Rollout", "RolloutSession", "SamplingConfig", "chunk_text",
+# The longest user text before one chunk, in bytes (UTF-8). Every byte is a token the model
+# attends over; a pasted book would exhaust memory, and training cuts text at
+# ``sequence.max_text_bytes`` (96 in the presets) anyway.
+MAX_USER_TEXT_BYTES = 1024
+
+__all__ = ["CHUNK", "MAX_USER_TEXT_BYTES", "Generator", "PlanTexts", "Rollout", "RolloutSession", "SamplingConfig", "chunk_text",
            "episode_prefix", "load_context", "parse_context_spec", "sample_token", "sample_tokens"]
 
 
@@ -184,6 +190,7 @@ class Generator:
         self.device = next(model.parameters()).device
         cc = self.sampling.context_chunks
         self.context_chunks = max(1, cfg.sequence.chunks_per_window - 1) if cc == -1 else cc
+        self.name = "model"   # how messages name it (``from_run``: the run directory)
 
     @classmethod
     def from_run(cls, run: str | os.PathLike[str], sampling: SamplingConfig | None = None,
@@ -195,7 +202,19 @@ class Generator:
         _, meta = read_export_config(run)
         if meta is None:
             raise ValueError(f"{run} has no dataset description in config.json; re-export it with its data")
-        return cls(model, cfg, meta.frame_shape, sampling, meta)
+        gen = cls(model, cfg, meta.frame_shape, sampling, meta)
+        gen.name = str(run)
+        return gen
+
+    def check_data(self, meta: DatasetMeta, data_name: str) -> None:
+        """Refuse data (a context or held-out store) of another game or frame size than the model's.
+
+        Raises:
+            ValueError: one line naming each differing field (``env``, ``frame_shape``) and both values.
+        """
+        from tv2tv.world_model.checkpoint import check_model_data
+
+        check_model_data(self.meta, meta, self.name, data_name)
 
     @property
     def text_enabled(self) -> bool:
@@ -326,6 +345,8 @@ class Generator:
         n_chunks = -(-n_frames // f)
         sep = self.cfg.sequence.text_separator
         user = [sep.join(by_chunk[j]) if j in by_chunk else None for j in range(n_chunks)]
+        for j, text in enumerate(user):
+            self._check_user_text(text, j)
         session = RolloutSession(self, x0.to(self.device), texts, batch, seed,
                                  plan=user if self.plan_first else None)
         transcripts = [list(ctx_entries) for _ in range(batch)]
@@ -340,6 +361,19 @@ class Generator:
                 progress(min(n_frames, (j + 1) * f))
         frames = np.concatenate(chunks, axis=1)[:, :n_frames]
         return Rollout(frames, transcripts, session.tokens, ctx_frames)
+
+
+    def _check_user_text(self, text: str | None, chunk: int) -> None:
+        """Refuse user text longer than ``MAX_USER_TEXT_BYTES``; warn above what training saw."""
+        n = len(text.encode()) if text else 0
+        where = f"the intervention text of frames {chunk * self.frames_per_chunk}..{(chunk + 1) * self.frames_per_chunk - 1}"
+        if n > MAX_USER_TEXT_BYTES:
+            raise ValueError(f"{where} is {n} bytes long; at most {MAX_USER_TEXT_BYTES} bytes go before one "
+                             f"chunk (text too long)")
+        if n > self.cfg.sequence.max_text_bytes:
+            warnings.warn(f"{where} is {n} bytes long; the model was trained on at most "
+                          f"sequence.max_text_bytes={self.cfg.sequence.max_text_bytes} bytes before a chunk",
+                          stacklevel=3)
 
 
 def chunk_text(ep: Episode, lo: int, frames: int, seq: SequenceConfig) -> list[int]:
@@ -393,13 +427,16 @@ def parse_context_spec(spec: str) -> tuple[str, int, int | None]:
     return path, (nums[0] if nums else 0), (nums[1] if len(nums) > 1 else None)
 
 
-def load_context(spec: str, frames: int = 8) -> Episode:
+def load_context(spec: str, frames: int = 8, model: Generator | None = None) -> Episode:
     """The context a ``--context DATA[:EPISODE[:FRAME]]`` names: up to ``frames`` frames ending
-    at FRAME (default: the first ``frames`` frames of the episode), from an episode store."""
+    at FRAME (default: the first ``frames`` frames of the episode), from an episode store.
+    With ``model``, a store of another game or frame size is refused (``Generator.check_data``)."""
     from tv2tv.recorders.store import EpisodeStore
 
     path, index, last = parse_context_spec(spec)
     store = EpisodeStore.open(path)
+    if model is not None:
+        model.check_data(store.meta, f"context store {path}")
     if not 0 <= index < len(store):
         raise ValueError(f"episode {index} is outside the store's {len(store)} episodes (0..{len(store) - 1})")
     ep = store.load(index)

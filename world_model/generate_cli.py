@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tv2tv.world_model.flow import METHODS
@@ -62,22 +63,40 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run_generate)
 
 
+def warn_unknown_phrases(events: list[Any], gen: Any, context: Any) -> None:
+    """Warn about intervention phrases that neither the game's texter nor the context wrote
+    (``interventions.unknown_phrases``); nothing is checked for a game whose texter cannot be built."""
+    import warnings
+
+    from tv2tv.planners.world_model_env import texter_for
+    from tv2tv.world_model.interventions import unknown_phrases
+
+    if not events or gen.meta is None or not gen.text_enabled:
+        return
+    try:
+        phrases = list(texter_for(gen.meta).action_phrases())
+    except (ValueError, ImportError):  # a texter rebuilt only from its game (crafter, minerl) or not installed
+        return
+    phrases += [e.text for e in context.text_events]
+    for message in unknown_phrases(events, phrases, gen.cfg.sequence.text_separator):
+        warnings.warn(message, stacklevel=2)
+
+
 def run_generate(args: argparse.Namespace) -> int:
+    from tv2tv.paths import check_output_path
     from tv2tv.recorders.video import write_video
     from tv2tv.world_model.generate import Generator, load_context
     from tv2tv.world_model.interventions import parse_script, save_transcripts
 
-    out = Path(args.out)
+    out = check_output_path(args.out, "--out")
     if out.suffix.lower() == ".json":
         raise ValueError(f"--out {out} must be a video path (.mp4); the transcript is written next to it")
     if not Path(args.ckpt).is_dir():
         raise FileNotFoundError(f"--ckpt {args.ckpt} is not a run directory")
     events = parse_script(args.interventions) if args.interventions else []
     gen = Generator.from_run(args.ckpt, sampling_from_args(args), device=args.device)
-    context = load_context(args.context, args.context_frames)
-    assert gen.meta is not None
-    if context.frame_shape != tuple(gen.meta.frame_shape):
-        raise ValueError(f"context frames {context.frame_shape} differ from the model's {gen.meta.frame_shape}")
+    context = load_context(args.context, args.context_frames, model=gen)
+    warn_unknown_phrases(events, gen, context)
     columns = (TextColumn("generating"), BarColumn(), MofNCompleteColumn(), TextColumn("frames"), TimeElapsedColumn())
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("generate", total=args.frames)
@@ -92,5 +111,5 @@ def run_generate(args: argparse.Namespace) -> int:
             "interventions": [{"frame": e.frame, "text": e.text} for e in events],
             "sampling": vars(gen.sampling)}
     save_transcripts(out.with_suffix(".json"), rollout.transcripts, info)
-    Console(stderr=True).print(f"[green]wrote[/green] {out} and {out.with_suffix('.json')}")
+    Console(stderr=True).print(f"[green]wrote[/green] {escape(str(out))} and {escape(str(out.with_suffix('.json')))}")
     return 0

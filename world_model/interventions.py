@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 from collections.abc import Sequence
@@ -201,6 +202,37 @@ def parse_script(script: str | os.PathLike[str] | Sequence[Any]) -> list[TextEve
         else:
             events = _Scanner(text).entries()
     return sorted(events, key=lambda e: e.frame)
+
+
+def _phrase_key(text: str) -> str:
+    return " ".join(text.lower().split()).rstrip(".")
+
+
+def unknown_phrases(events: Sequence[TextEvent], phrases: Sequence[str], separator: str = "; ") -> list[str]:
+    """One message per piece of an intervention's text (split at ``separator``) that is none of
+    ``phrases`` (case, spacing and a final period ignored), naming the closest phrases.
+
+    A model learned the phrases its game's texter wrote; other words are not an error (the model
+    reads any bytes) but often a typo, so callers warn with these messages.
+
+    Example:
+        >>> unknown_phrases(parse_script("0: move paddle upp"), ["move paddle up", "fire"])
+        ["intervention 'move paddle upp' at frame 0 is not a phrase of the game's texter; closest: 'move paddle up'"]
+    """
+    phrases = list(dict.fromkeys(phrases))
+    known = {_phrase_key(p): p for p in phrases}
+    out = []
+    for e in events:
+        for piece in e.text.split(separator.strip() or separator):
+            key = _phrase_key(piece)
+            if not key or key in known:
+                continue
+            close = difflib.get_close_matches(key, list(known), n=3, cutoff=0.6)
+            hint = (f"closest: {', '.join(repr(known[c]) for c in close)}" if close
+                    else f"its phrases include {', '.join(repr(p) for p in phrases[:6])}")
+            shown = piece.strip() if len(piece.strip()) <= 60 else piece.strip()[:57] + "..."
+            out.append(f"intervention {shown!r} at frame {e.frame} is not a phrase of the game's texter; {hint}")
+    return out
 
 
 # -- transcripts --------------------------------------------------------------------------------

@@ -62,18 +62,25 @@ def synthetic_episodes(n: int, steps: int = 24, size: int = 32, seed: int = 0) -
     return [synthetic_episode(steps, size, rng, seed=seed * 1000 + i) for i in range(n)]
 
 
-def write_synthetic_store(root: str | Path, n: int, steps: int = 24, size: int = 32, seed: int = 0) -> Path:
-    """Write ``n`` synthetic episodes into a new episode store at ``root``; returns ``root``."""
+def write_synthetic_store(root: str | Path, n: int, steps: int = 24, size: int = 32, seed: int = 0,
+                          env: str = SYNTHETIC_ENV) -> Path:
+    """Write ``n`` synthetic episodes into a new episode store at ``root``; returns ``root``.
+
+    ``env`` names the game in ``dataset.json`` and the episodes (another name makes a store that
+    a model trained on the default one must refuse, for tests).
+    """
+    from dataclasses import replace
+
     import gymnasium
 
     from tv2tv.recorders.store import DatasetMeta, EpisodeStore, describe_space
 
-    meta = DatasetMeta(env=SYNTHETIC_ENV, frame_shape=(size, size, 3),
+    meta = DatasetMeta(env=env, frame_shape=(size, size, 3),
                        action_space=describe_space(gymnasium.spaces.Discrete(3)),
                        texter="synthetic", texter_version="1")
     store = EpisodeStore.create(root, meta)
     for ep in synthetic_episodes(n, steps, size, seed):
-        store.write(ep)
+        store.write(replace(ep, env=env))
     return Path(root)
 
 

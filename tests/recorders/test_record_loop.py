@@ -92,7 +92,7 @@ def test_incompatible_store_fails_before_any_env_starts(fake_family, tmp_path, m
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(env_name="ALE/Pongg-v5"), "unknown env 'ALE/Pongg-v5'; closest matches: ALE/Pong-v5"),
-    (dict(frame_size=4), "frame_size must be an int >= 8, got 4"),
+    (dict(frame_size=4), "frame_size must be an int in 8..1024, got 4"),
     (dict(episodes=None), "exactly one of steps or episodes"),
     (dict(steps=10), "exactly one of steps or episodes"),
     (dict(episodes=0), "episodes must be an int >= 1, got 0"),
