@@ -6,6 +6,7 @@ Example:
     $ tv2tv train --resume runs/pong-tiny --max-steps 4000
     $ tv2tv train --data data/pong --preset base --out runs/pong-base --devices 4 --strategy ddp
     $ tv2tv train --data data/pong --preset tiny --out runs/x model.depth=6 optim.lr=3e-4
+    $ tv2tv train --data data/pong --preset tiny --out runs/tb --logger tensorboard
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from rich.markup import escape
 
 from tv2tv.config import build_config, parse_overrides, preset_names, replace_config
 from tv2tv.world_model.config import VARIANTS, TrainConfig
+from tv2tv.world_model.logs import LOGGERS
 
 
 def register(sub: Any) -> None:
@@ -42,6 +44,8 @@ def register(sub: Any) -> None:
     p.add_argument("--strategy", default="auto", help="auto, ddp, ddp_spawn, fsdp (Lightning)")
     p.add_argument("--precision", help="auto (bf16-mixed where fast), 32-true, bf16-mixed, 16-mixed")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
+    p.add_argument("--logger", choices=LOGGERS, default="csv",
+                   help="metrics under RUN/logs/: csv (metrics.csv, the default) or tensorboard (event files)")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. model.depth=6")
     p.set_defaults(func=run_train)
 
@@ -91,7 +95,7 @@ def run_train(args: argparse.Namespace) -> int:
     cfg, run, resume = resolve_cli_config(args)
     devices: int | str = int(args.devices) if str(args.devices).isdigit() else args.devices
     launch = LaunchConfig(accelerator=args.accelerator, devices=devices, num_nodes=args.num_nodes,
-                          strategy=args.strategy, progress=not args.no_progress)
+                          strategy=args.strategy, progress=not args.no_progress, logger=args.logger)
     train(cfg, run, launch, resume=resume)
     Console(stderr=True).print(f"[green]trained[/green] {cfg.variant} model: weights in "
                                f"{escape(str(run / 'model.safetensors'))}")

@@ -3,7 +3,8 @@
 A run directory holds::
 
     config.yaml                 # the merged, resolved TrainConfig (written at start)
-    logs/version_<i>/metrics.csv  # CSVLogger, one version per invocation (resumes append one)
+    logs/version_<i>/metrics.csv  # one version per invocation (resumes add one); TensorBoard
+                                  # event files instead with LaunchConfig(logger="tensorboard")
     checkpoints/step=<N>.ckpt   # every ckpt_every_steps
     checkpoints/last.ckpt       # the latest state (also written when training ends)
     model.safetensors, config.json  # exported weights (``checkpoint.load_world_model``)
@@ -29,7 +30,6 @@ from __future__ import annotations
 import contextlib
 import datetime
 import fcntl
-import math
 import os
 import warnings
 from collections.abc import Iterator, Sequence
@@ -42,7 +42,6 @@ import torch
 from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import Callback, Checkpoint, ModelCheckpoint, RichProgressBar
-from lightning.pytorch.loggers import CSVLogger
 
 from tv2tv.cli import UserError
 from tv2tv.config import load_config, save_config
@@ -59,17 +58,15 @@ from tv2tv.world_model.checkpoint import (
     read_export_config,
     read_weights,
 )
-from tv2tv.world_model.config import TrainConfig
+from tv2tv.world_model.config import TrainConfig, check_precision
 from tv2tv.world_model.data import EpisodeDataModule, resolve_config
+from tv2tv.world_model.logs import check_logger, make_logger, quiet_lightning
 from tv2tv.world_model.module import WorldModelModule
 
 CONFIG_YAML = "config.yaml"
 CKPT_DIR = "checkpoints"
 LAST_CKPT = "last.ckpt"
 LOCK_FILE = ".lock"
-# Lightning's precision names (``Trainer(precision=)``) and ours, ``auto``.
-PRECISIONS = ("auto", "32-true", "32", "16-mixed", "16", "bf16-mixed", "bf16", "16-true", "bf16-true",
-              "64-true", "64", "transformer-engine", "transformer-engine-float16")
 
 
 class RunInUseError(UserError):
@@ -86,6 +83,7 @@ class LaunchConfig:
     strategy: str = "auto"
     precision: str | None = None     # None: the config's ``precision``
     progress: bool = True
+    logger: str = "csv"              # or "tensorboard" (``logs.LOGGERS``)
 
 
 def _has_cuda(accelerator: str) -> bool:
@@ -134,6 +132,19 @@ class _DatasetInCheckpoint(Callback):
         checkpoint[CKPT_DATASET_KEY] = self.meta.to_json()
 
 
+class _StepProgressBar(RichProgressBar):
+    """Lightning's rich bar, labelled "Training" instead of "Epoch 0/-2" (a run is one epoch of
+    ``max_steps`` batches with ``max_epochs=-1``) and without the logger version (``v_num``)."""
+
+    def _get_train_description(self, current_epoch: int) -> str:
+        return f"{'Training':{len(self.validation_description)}}"  # as wide as "Validation": no flicker
+
+    def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
+        items = super().get_metrics(trainer, pl_module)
+        items.pop("v_num", None)
+        return items
+
+
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Writes every checkpoint (``last.ckpt`` too) to a temp file in its own directory, fsyncs it
     and renames it into place (``recorders.store.atomic_write``), so a kill mid-save leaves the
@@ -151,8 +162,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 def build_trainer(cfg: TrainConfig, run_dir: Path, launch: LaunchConfig, has_val: bool,
                   extra_callbacks: Sequence[Callback] = (), meta: DatasetMeta | None = None) -> L.Trainer:
-    """The Lightning ``Trainer`` of a run (rich progress bar, CSV logs, atomic checkpoints that
-    carry ``meta``). A Lightning setting it refuses (``--devices``, ``--strategy``) is a ``ValueError``."""
+    """The Lightning ``Trainer`` of a run (rich progress bar, CSV or TensorBoard logs, atomic
+    checkpoints that carry ``meta``). A Lightning setting it refuses (``--devices``, ``--strategy``)
+    is a ``ValueError``. Build it, and fit, inside ``logs.quiet_lightning()``."""
     ckpt_dir = run_dir / CKPT_DIR
     callbacks: list[Callback] = [*extra_callbacks,
         ModelCheckpoint(dirpath=ckpt_dir, filename="{step}", every_n_train_steps=cfg.ckpt_every_steps,
@@ -162,7 +174,7 @@ def build_trainer(cfg: TrainConfig, run_dir: Path, launch: LaunchConfig, has_val
     if meta is not None:
         callbacks.append(_DatasetInCheckpoint(meta))
     if launch.progress:
-        callbacks.append(RichProgressBar())
+        callbacks.append(_StepProgressBar())
     precision = choose_precision(check_precision(launch.precision or cfg.precision), launch.accelerator)
     try:
         return L.Trainer(
@@ -174,53 +186,12 @@ def build_trainer(cfg: TrainConfig, run_dir: Path, launch: LaunchConfig, has_val
             val_check_interval=cfg.val_every_steps if has_val else None, check_val_every_n_epoch=None,
             limit_val_batches=cfg.val_batches if has_val else 0, num_sanity_val_steps=0,
             gradient_clip_val=cfg.optim.grad_clip or None, log_every_n_steps=cfg.log_every_steps,
-            logger=CSVLogger(save_dir=str(run_dir), name="logs"), callbacks=callbacks,
+            logger=make_logger(launch.logger, run_dir), callbacks=callbacks,
             plugins=[AtomicCheckpointIO()],
             enable_progress_bar=launch.progress, enable_model_summary=launch.progress,
         )
     except MisconfigurationException as e:
         raise ValueError(f"Lightning refused the launch settings: {e}") from None
-
-
-def check_precision(precision: str) -> str:
-    """``precision`` if Lightning (or ``auto``) knows it, else ``ValueError`` naming it."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
-    return precision
-
-
-def check_train_settings(cfg: TrainConfig) -> None:
-    """Raise ``ValueError`` naming a loop, data or optimizer setting that would fail only once the
-    run started (``data.num_workers=-1``), or never (``optim.lr=nan`` trains NaNs).
-
-    ``TrainConfig.validate`` (run by ``resolve_config``) checks the network and sequence fields.
-    """
-    fin, o, d, f = math.isfinite, cfg.optim, cfg.data, cfg.flow
-    m = cfg.max_minutes
-    rules: list[tuple[str, Any, bool, str]] = [
-        ("max_minutes", m, m is None or (fin(m) and m > 0), "a number of minutes > 0 (or unset)"),
-        ("data.num_workers", d.num_workers, d.num_workers >= 0, ">= 0"),
-        ("data.val_fraction", d.val_fraction, 0 <= d.val_fraction < 1, "in [0, 1)"),
-        ("data.val_windows_per_episode", d.val_windows_per_episode, d.val_windows_per_episode >= 1, ">= 1"),
-        ("optim.lr", o.lr, fin(o.lr) and o.lr > 0, "a finite number > 0"),
-        ("optim.weight_decay", o.weight_decay, fin(o.weight_decay) and o.weight_decay >= 0, "a finite number >= 0"),
-        ("optim.betas", o.betas, all(0 <= b < 1 for b in o.betas), "two numbers in [0, 1)"),
-        ("optim.warmup_steps", o.warmup_steps, o.warmup_steps >= 0, ">= 0"),
-        ("optim.min_lr_ratio", o.min_lr_ratio, 0 <= o.min_lr_ratio <= 1, "in [0, 1]"),
-        ("optim.grad_clip", o.grad_clip, fin(o.grad_clip) and o.grad_clip >= 0, "a finite number >= 0 (0: off)"),
-        ("optim.schedule_steps", o.schedule_steps, o.schedule_steps is None or o.schedule_steps >= 1, ">= 1 (or unset)"),
-        ("flow.loss_weight", f.loss_weight, fin(f.loss_weight) and f.loss_weight >= 0, "a finite number >= 0"),
-        ("flow.time_mu", f.time_mu, fin(f.time_mu), "a finite number"),
-        ("flow.time_sigma", f.time_sigma, fin(f.time_sigma) and f.time_sigma > 0, "a finite number > 0"),
-        ("flow.sample_steps", f.sample_steps, f.sample_steps >= 1, ">= 1"),
-        *[(k, getattr(cfg, k), getattr(cfg, k) >= 1, ">= 1")
-          for k in ("val_every_steps", "ckpt_every_steps", "log_every_steps")],
-        ("val_batches", cfg.val_batches, cfg.val_batches >= 0, ">= 0"),
-    ]
-    for name, value, ok, what in rules:
-        if not ok:
-            raise ValueError(f"{name} must be {what}, got {value!r}")
-    check_precision(cfg.precision)
 
 
 def check_run_dir(run: Path, resume: bool) -> None:
@@ -364,20 +335,20 @@ def train(cfg: TrainConfig, run_dir: str | os.PathLike[str], launch: LaunchConfi
     Args:
         cfg: the merged config (``data.path`` set unless ``datamodule`` is given).
         run_dir: the run directory (see the module docstring).
-        launch: devices, strategy, precision, progress bar.
+        launch: devices, strategy, precision, progress bar, metrics logger.
         resume: continue from ``RUN/checkpoints/last.ckpt`` exactly (same data stream and noise).
         datamodule: use these data instead of ``EpisodeDataModule(cfg)`` (tests, benchmarks).
         callbacks: more Lightning callbacks (``benchmarks.learn`` snapshots the model with one).
     """
     launch = launch or LaunchConfig()
     run = Path(run_dir)
+    check_logger(launch.logger)
     check_run_dir(run, resume)           # nothing is written until every check has passed
     dm = datamodule or EpisodeDataModule(cfg)
     dm.setup("fit")                      # fail on bad data before any process is started
     assert dm.meta is not None
     cfg = resolve_config(cfg, dm.meta)
     dm.cfg = cfg
-    check_train_settings(cfg)
     check_precision(launch.precision or cfg.precision)
     if resume:
         check_resume(run, cfg, dm.meta)  # also a clear error for a foreign or corrupt last.ckpt
@@ -397,13 +368,12 @@ def _fit(cfg: TrainConfig, run: Path, launch: LaunchConfig, resume: bool, dm: Ep
     assert dm.meta is not None
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     module = WorldModelModule(cfg)
-    trainer = build_trainer(cfg, run, launch, has_val=dm.val_set is not None, extra_callbacks=callbacks,
-                            meta=dm.meta)
-    if is_launcher_process() and not resume:
-        save_config(cfg, run / CONFIG_YAML)
-    ckpt = run / CKPT_DIR / LAST_CKPT if resume else None
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    with quiet_lightning():
+        trainer = build_trainer(cfg, run, launch, has_val=dm.val_set is not None, extra_callbacks=callbacks,
+                                meta=dm.meta)
+        if is_launcher_process() and not resume:
+            save_config(cfg, run / CONFIG_YAML)
+        ckpt = run / CKPT_DIR / LAST_CKPT if resume else None
         trainer.fit(module, datamodule=dm, ckpt_path=ckpt, weights_only=True)
     if trainer.is_global_zero:
         state, ckpt_cfg = read_weights(run / CKPT_DIR / LAST_CKPT)
