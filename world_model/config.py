@@ -14,13 +14,25 @@ Example:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Variant = Literal["text", "no-text", "action-id", "plan-first"]
 VARIANTS: tuple[str, ...] = ("text", "no-text", "action-id", "plan-first")
 # Variants that read and write text (``plan-first``: all text of a window before its frames).
 TEXT_VARIANTS: tuple[str, ...] = ("text", "plan-first")
+
+# Lightning's precision names (``Trainer(precision=)``) and ours, ``auto``.
+PRECISIONS = ("auto", "32-true", "32", "16-mixed", "16", "bf16-mixed", "bf16", "16-true", "bf16-true",
+              "64-true", "64", "transformer-engine", "transformer-engine-float16")
+
+
+def check_precision(precision: str) -> str:
+    """``precision`` if Lightning (or ``auto``) knows it, else ``ValueError`` naming it."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
+    return precision
 
 
 @dataclass
@@ -52,6 +64,18 @@ class ModelConfig:
             path at laptop budgets (issue 12). Off for ``plan-first``, whose text is one plan.
             (The summary is a max-pool of the ids' own embeddings: a mean of ~30 byte
             embeddings hid the few bytes in which "up" and "down" differ.)
+        anchor_input: a noisy chunk's tokens also read their anchor (the last frame before the
+            chunk, see ``residual``) at their own place, through a linear projection added to
+            their input embedding, as DIAMOND stacks past frames on the noisy frame's channels.
+            Without it a token learns what was at its place only by attending to the clean
+            chunk, which every prediction, even plain denoising, has to learn first.
+        text_loss_trains_video: whether the text loss may change the video side of the network.
+            Text tokens attend to the frames (a player's next action depends on what it sees),
+            so the next-byte loss also trains the video tower through the keys and values the
+            text reads; its gradients were measured to swamp the flow loss's on those weights
+            and to stop the frames from following the text (issue 12). ``False``: text queries
+            read the video keys and values as constants in training (the same forward pass; no
+            gradient flows from any loss through a text token into the video side).
         vocab_size, token_dim, tokens_per_frame, frames_per_chunk: from data (0 = unresolved).
     """
 
@@ -66,6 +90,8 @@ class ModelConfig:
     x0_min_t: float = 0.05
     residual: bool = True
     text_cond: bool = False
+    anchor_input: bool = False
+    text_loss_trains_video: bool = True
     vocab_size: int = 0
     token_dim: int = 0
     tokens_per_frame: int = 0
@@ -260,3 +286,31 @@ class TrainConfig:
         self.flow.validate()
         if self.flow.loss == "x0" and self.model.prediction != "x0":
             raise ValueError(f"flow.loss='x0' needs model.prediction='x0', got {self.model.prediction!r}")
+        # loop, data and optimizer settings that would fail only once a run started
+        # (``data.num_workers=-1``), or never (``optim.lr=nan`` trains NaNs)
+        fin, o, d, f = math.isfinite, self.optim, self.data, self.flow
+        m = self.max_minutes
+        rules: list[tuple[str, Any, bool, str]] = [
+            ("max_minutes", m, m is None or (fin(m) and m > 0), "a number of minutes > 0 (or unset)"),
+            ("data.num_workers", d.num_workers, d.num_workers >= 0, ">= 0"),
+            ("data.val_fraction", d.val_fraction, 0 <= d.val_fraction < 1, "in [0, 1)"),
+            ("data.val_windows_per_episode", d.val_windows_per_episode, d.val_windows_per_episode >= 1, ">= 1"),
+            ("optim.lr", o.lr, fin(o.lr) and o.lr > 0, "a finite number > 0"),
+            ("optim.weight_decay", o.weight_decay, fin(o.weight_decay) and o.weight_decay >= 0, "a finite number >= 0"),
+            ("optim.betas", o.betas, all(0 <= b < 1 for b in o.betas), "two numbers in [0, 1)"),
+            ("optim.warmup_steps", o.warmup_steps, o.warmup_steps >= 0, ">= 0"),
+            ("optim.min_lr_ratio", o.min_lr_ratio, 0 <= o.min_lr_ratio <= 1, "in [0, 1]"),
+            ("optim.grad_clip", o.grad_clip, fin(o.grad_clip) and o.grad_clip >= 0, "a finite number >= 0 (0: off)"),
+            ("optim.schedule_steps", o.schedule_steps, o.schedule_steps is None or o.schedule_steps >= 1, ">= 1 (or unset)"),
+            ("flow.loss_weight", f.loss_weight, fin(f.loss_weight) and f.loss_weight >= 0, "a finite number >= 0"),
+            ("flow.time_mu", f.time_mu, fin(f.time_mu), "a finite number"),
+            ("flow.time_sigma", f.time_sigma, fin(f.time_sigma) and f.time_sigma > 0, "a finite number > 0"),
+            ("flow.sample_steps", f.sample_steps, f.sample_steps >= 1, ">= 1"),
+            *[(k, getattr(self, k), getattr(self, k) >= 1, ">= 1")
+              for k in ("val_every_steps", "ckpt_every_steps", "log_every_steps")],
+            ("val_batches", self.val_batches, self.val_batches >= 0, ">= 0"),
+        ]
+        for name, value, ok, what in rules:
+            if not ok:
+                raise ValueError(f"{name} must be {what}, got {value!r}")
+        check_precision(self.precision)

@@ -16,7 +16,9 @@ predicts the clean chunk x0 by default (``ModelConfig.prediction``), returned as
 ``(x_t - x0) / t`` that the flow loss and the ODE use: 8x8x3 pixel patches are wider than a
 small model, which then cannot carry the noise through to predict a velocity itself. With
 ``ModelConfig.residual`` the x0 is the *anchor* (the last frame before the chunk, an input)
-plus the head's output, so the zero-initialised head starts as copy-last.
+plus the head's output, so the zero-initialised head starts as copy-last. With
+``ModelConfig.anchor_input`` each noisy token also reads its anchor patch as an input (a linear
+projection added to its embedding), so what was at its place a frame ago needs no attention.
 
 The network is a plain ``nn.Module``. ``forward`` takes a full training sequence and its
 mask; ``extend`` runs a segment against a per-layer ``KVCache`` and either appends it (text,
@@ -146,6 +148,7 @@ class _Routing:
         if towers == 1:
             return
         is_video = flat == VIDEO
+        self.is_video = is_video
         nv = int(is_video.sum())
         if nv in (0, flat.numel()):
             self.towers = [1 if nv else 0]
@@ -248,6 +251,7 @@ class Block(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.heads = cfg.heads
+        self.isolate_text = not cfg.text_loss_trains_video
         # tower 0: text (or the shared dense tower, which then also carries the adaLN); 1: video
         self.towers = nn.ModuleList([Tower(cfg, adaptive=not cfg.mot)]
                                     + ([Tower(cfg, adaptive=True)] if cfg.mot else []))
@@ -277,7 +281,10 @@ class Block(nn.Module):
         if cache is not None:
             k, v = cache[0].attend(cache[1], k, v)                            # (B, H, S, E)
             k, v = k.to(q.dtype), v.to(q.dtype)
-        att = F.scaled_dot_product_attention(q, k, v, attn_mask=None if mask is None else mask[:, None])
+        if self.isolate_text and cache is None and route.index is not None and torch.is_grad_enabled():
+            att = _attend_isolated(q, k, v, mask, route.is_video.view(b, L))
+        else:
+            att = F.scaled_dot_product_attention(q, k, v, attn_mask=None if mask is None else mask[:, None])
         att = att.transpose(1, 2).reshape(b * L, d)                           # (B*L, D)
         outs = []
         for tower, am, xm, mod in zip(towers, route.split(att), xs, mods):
@@ -285,6 +292,31 @@ class Block(nn.Module):
             hm = _modulate(tower.norm2(xm), mod[3], mod[4])
             outs.append(_residual(xm, tower.ffn(hm), mod[5]))
         return route.merge(outs).view(b, L, d), (k_new, v_new)
+
+
+def _attend_isolated(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None,
+                     is_video: torch.Tensor) -> torch.Tensor:
+    """Attention in which text queries read the video keys and values as constants
+    (``ModelConfig.text_loss_trains_video=False``): the same output as one attention, but the
+    text loss sends no gradient into the video side. q, k, v ``(B, H, L, E)``, mask ``(B, L, L)``,
+    is_video ``(B, L)``; returns ``(B, H, L, E)``.
+
+    Text and video queries run as two attentions over ``Lt`` and ``Lv`` query rows (the most of
+    either in one sequence), so the cost stays about one attention over ``L`` rows."""
+    b, h, L, e = q.shape
+    order = torch.argsort(is_video.to(torch.int8), dim=1, stable=True)        # (B, L): text, then video
+    n_text = int((~is_video).sum(1).max())
+    n_video = int(is_video.sum(1).max())
+    keys = is_video[:, None, :, None]                                          # (B, 1, L, 1)
+    kd, vd = torch.where(keys, k.detach(), k), torch.where(keys, v.detach(), v)
+    out = []
+    for rows, kk, vv in ((order[:, :n_text], kd, vd), (order[:, L - n_video:], k, v)):
+        idx = rows[:, None, :, None].expand(b, h, rows.shape[1], e)             # (B, H, Lq, E)
+        m = None if mask is None else torch.gather(mask, 1, rows[..., None].expand(b, rows.shape[1], L))[:, None]
+        att = F.scaled_dot_product_attention(torch.gather(q, 2, idx), kk, vv, attn_mask=m)
+        out.append(att.new_zeros(b, h, L, e).scatter(2, idx, att))
+    # a row of the other kind in a group (padding to Lt or Lv) is computed twice: keep the right one
+    return torch.where(is_video[:, None, :, None], out[1], out[0])
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
@@ -305,6 +337,8 @@ class MoT(nn.Module):
         d = cfg.dim
         self.tok_emb = nn.Embedding(cfg.vocab_size, d)
         self.video_in = nn.Linear(cfg.token_dim, d)
+        # ModelConfig.anchor_input: a noisy token also reads the last frame's patch at its place
+        self.anchor_in = nn.Linear(cfg.token_dim, d, bias=False) if cfg.anchor_input else None
         self.patch_emb = nn.Embedding(cfg.tokens_per_frame, d)
         self.frame_emb = nn.Embedding(cfg.frames_per_chunk, d)
         self.time_freq = 256
@@ -349,8 +383,10 @@ class MoT(nn.Module):
         return ang.cos()[:, :, None], ang.sin()[:, :, None]
 
     def _embed(self, tokens: torch.Tensor, video: torch.Tensor, modality: torch.Tensor,
-               frame_index: torch.Tensor, patch_index: torch.Tensor, route: _Routing) -> torch.Tensor:
-        """Token embeddings ``(B*L, D)``: text ids, or video patches + patch + frame embeddings."""
+               frame_index: torch.Tensor, patch_index: torch.Tensor, route: _Routing,
+               anchor: torch.Tensor | None = None) -> torch.Tensor:
+        """Token embeddings ``(B*L, D)``: text ids, or video patches + patch + frame embeddings
+        (+ the anchor patch's projection with ``ModelConfig.anchor_input``)."""
         def text(sel: torch.Tensor | None) -> torch.Tensor:                                  # (Mt, D)
             ids = tokens.reshape(-1)
             return self.tok_emb(ids if sel is None else ids[sel])
@@ -359,7 +395,11 @@ class MoT(nn.Module):
             v, p, f = video.reshape(-1, video.shape[-1]), patch_index.reshape(-1), frame_index.reshape(-1)
             if sel is not None:
                 v, p, f = v[sel], p[sel], f[sel]
-            return self.video_in(v.to(self.video_in.weight.dtype)) + self.patch_emb(p) + self.frame_emb(f)
+            out = self.video_in(v.to(self.video_in.weight.dtype)) + self.patch_emb(p) + self.frame_emb(f)
+            if self.anchor_in is not None and anchor is not None:
+                a = anchor.reshape(-1, anchor.shape[-1])
+                out = out + self.anchor_in((a if sel is None else a[sel]).to(self.anchor_in.weight.dtype))
+            return out
 
         if route.index is None and len(self.blocks[0].towers) == 2:   # one modality: no index work
             return vid(None) if route.towers == [1] else text(None)
@@ -453,7 +493,7 @@ class MoT(nn.Module):
              ) -> tuple[MoTOutput, list[tuple[torch.Tensor, torch.Tensor]]]:
         b, L = tokens.shape
         route = _Routing(modality, len(self.blocks[0].towers))
-        x = self._embed(tokens, video, modality, frame_index, patch_index, route).view(b, L, -1)  # (B, L, D)
+        x = self._embed(tokens, video, modality, frame_index, patch_index, route, anchor).view(b, L, -1)  # (B, L, D)
         if text_cond is not None and self.text_cond is not None:
             x = x + text_cond.to(x.dtype)
         cond, rope = self._time(route, flow_t), self._rope(position)

@@ -11,7 +11,8 @@ from tv2tv.cli import main
 from tv2tv.config import build_config
 from tv2tv.world_model.config import TrainConfig
 
-SMALL = ["model.dim=32", "model.depth=1", "model.heads=2", "data.batch_size=2", "sequence.window_frames=4"]
+SMALL = ["model.dim=32", "model.depth=1", "model.heads=2", "data.batch_size=2", "sequence.window_frames=4",
+         "sequence.patch=8"]
 
 
 def test_measure_reports_mot_and_dense() -> None:
