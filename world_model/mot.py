@@ -19,6 +19,9 @@ small model, which then cannot carry the noise through to predict a velocity its
 plus the head's output, so the zero-initialised head starts as copy-last. With
 ``ModelConfig.anchor_input`` each noisy token also reads its anchor patch as an input (a linear
 projection added to its embedding), so what was at its place a frame ago needs no attention.
+With ``ModelConfig.text_loss_trains_video=False`` text queries read the video keys and values as
+constants in training (``_attend_isolated``: the same output, no gradient from a text token into
+the video side).
 
 The network is a plain ``nn.Module``. ``forward`` takes a full training sequence and its
 mask; ``extend`` runs a segment against a per-layer ``KVCache`` and either appends it (text,
