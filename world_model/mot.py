@@ -152,6 +152,7 @@ class _Routing:
             return
         is_video = flat == VIDEO
         self.is_video = is_video
+        self._groups: tuple[torch.Tensor, torch.Tensor] | None = None
         nv = int(is_video.sum())
         if nv in (0, flat.numel()):
             self.towers = [1 if nv else 0]
@@ -161,6 +162,17 @@ class _Routing:
         self.sizes = [int(i.numel()) for i in self.index]
         self.perm = torch.cat(self.index)
         self.inverse = torch.argsort(self.perm)
+
+    def query_groups(self, b: int, L: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per sequence of a ``(b, L)`` batch, the positions of its text tokens then its video
+        tokens, cut to the most text ``(b, Lt)`` and the most video ``(b, Lv)`` of any sequence
+        (``_attend_isolated``); computed once per forward pass, not once per layer."""
+        if self._groups is None:
+            is_video = self.is_video.view(b, L)
+            order = torch.argsort(is_video.to(torch.int8), dim=1, stable=True)   # (B, L): text, then video
+            n_text, n_video = int((~is_video).sum(1).max()), int(is_video.sum(1).max())
+            self._groups = order[:, :n_text], order[:, L - n_video:]
+        return self._groups
 
     def split(self, x: torch.Tensor) -> list[torch.Tensor]:
         """``(B*L, ...)`` -> per active tower ``(M_i, ...)``."""
@@ -285,7 +297,7 @@ class Block(nn.Module):
             k, v = cache[0].attend(cache[1], k, v)                            # (B, H, S, E)
             k, v = k.to(q.dtype), v.to(q.dtype)
         if self.isolate_text and cache is None and route.index is not None and torch.is_grad_enabled():
-            att = _attend_isolated(q, k, v, mask, route.is_video.view(b, L))
+            att = _attend_isolated(q, k, v, mask, route.is_video.view(b, L), route.query_groups(b, L))
         else:
             att = F.scaled_dot_product_attention(q, k, v, attn_mask=None if mask is None else mask[:, None])
         att = att.transpose(1, 2).reshape(b * L, d)                           # (B*L, D)
@@ -298,22 +310,20 @@ class Block(nn.Module):
 
 
 def _attend_isolated(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None,
-                     is_video: torch.Tensor) -> torch.Tensor:
+                     is_video: torch.Tensor, groups: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
     """Attention in which text queries read the video keys and values as constants
     (``ModelConfig.text_loss_trains_video=False``): the same output as one attention, but the
     text loss sends no gradient into the video side. q, k, v ``(B, H, L, E)``, mask ``(B, L, L)``,
-    is_video ``(B, L)``; returns ``(B, H, L, E)``.
+    is_video ``(B, L)``, groups the text and video query rows (``_Routing.query_groups``);
+    returns ``(B, H, L, E)``.
 
     Text and video queries run as two attentions over ``Lt`` and ``Lv`` query rows (the most of
     either in one sequence), so the cost stays about one attention over ``L`` rows."""
     b, h, L, e = q.shape
-    order = torch.argsort(is_video.to(torch.int8), dim=1, stable=True)        # (B, L): text, then video
-    n_text = int((~is_video).sum(1).max())
-    n_video = int(is_video.sum(1).max())
     keys = is_video[:, None, :, None]                                          # (B, 1, L, 1)
     kd, vd = torch.where(keys, k.detach(), k), torch.where(keys, v.detach(), v)
     out = []
-    for rows, kk, vv in ((order[:, :n_text], kd, vd), (order[:, L - n_video:], k, v)):
+    for rows, kk, vv in ((groups[0], kd, vd), (groups[1], k, v)):
         idx = rows[:, None, :, None].expand(b, h, rows.shape[1], e)             # (B, H, Lq, E)
         m = None if mask is None else torch.gather(mask, 1, rows[..., None].expand(b, rows.shape[1], L))[:, None]
         att = F.scaled_dot_product_attention(torch.gather(q, 2, idx), kk, vv, attn_mask=m)
