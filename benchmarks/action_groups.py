@@ -23,6 +23,10 @@ Group rules, read from the texter's action phrases so any game of a family gets 
   (``"none"``, ``"turn left"``, ``"turn right"``) split at half the texter's camera step (its own
   rounding), where MineWorld reports a separate camera loss instead. Tasks whose keys the layout
   lacks are left out.
+* CS:GO vector actions (``csgo_texter.FIELDS``): the same exclusive tasks ``back/forward`` and
+  ``left/right``, ``weapon1/weapon2/weapon3``, binary ``jump``, ``crouch``, ``walk``, ``fire``,
+  ``scope``, ``reload``, and ``camera pitch`` / ``camera yaw`` from the mouse bins, where any
+  non-zero bin is a turn (the split the text makes: every bin has its own phrase).
 * Any other Discrete texter: each phrase is its own group.
 
 Metrics follow sklearn's ``precision_recall_fscore_support`` with ``zero_division=0``: a group
@@ -50,6 +54,8 @@ KINDS = ("table", "keys", "sign")
 # MineWorld's exclusive key tasks and binary tasks (define_exclusive_classification_task).
 MINEWORLD_EXCLUSIVE = (("back", "forward"), ("left", "right"), ("sneak", "sprint"))
 MINEWORLD_BINARY = ("use", "attack", "jump", "drop")
+CSGO_EXCLUSIVE = (("back", "forward"), ("left", "right"), ("weapon1", "weapon2", "weapon3"))
+CSGO_BINARY = ("jump", "crouch", "walk", "fire", "scope", "reload")
 _JOYSTICK = re.compile(r"\s*\(joystick [^)]*\)$")
 
 
@@ -209,10 +215,36 @@ def minerl_groups(fields: Sequence[str], camera_step: float = 2.5) -> ActionGrou
     return ActionGroups(tuple(tasks))
 
 
+def csgo_groups(fields: Sequence[str]) -> ActionGroups:
+    """CS:GO tasks over action vectors whose columns are ``fields`` (``CSGOTexter.vector_fields()``,
+    a store's ``extra["action_fields"]``): keys as MineWorld splits them, mouse by sign.
+
+    Example:
+        >>> from tv2tv.envs.csgo_texter import FIELDS
+        >>> [t.name for t in csgo_groups(FIELDS).tasks][:3]
+        ['back/forward', 'left/right', 'weapon1/weapon2/weapon3']
+    """
+    col = {f: i for i, f in enumerate(fields)}
+    tasks = [GroupTask("/".join(keys), ("none", *keys), "keys", tuple(col[k] for k in keys))
+             for keys in CSGO_EXCLUSIVE if all(k in col for k in keys)]
+    tasks += [GroupTask(k, ("none", k), "keys", (col[k],)) for k in CSGO_BINARY if k in col]
+    # Positive mouse_y looks down, positive mouse_x turns right; the smallest bin is 2 counts, so a
+    # threshold of 1 makes every non-zero bin a turn.
+    for field, name, neg, pos in (("mouse_y", "camera pitch", "look up", "look down"),
+                                  ("mouse_x", "camera yaw", "turn left", "turn right")):
+        if field in col:
+            tasks.append(GroupTask(name, ("none", neg, pos), "sign", (col[field],), 1.0))
+    if not tasks:
+        raise ValueError(f"no CS:GO action task applies to action fields {list(fields)}")
+    return ActionGroups(tuple(tasks))
+
+
 def groups_for_texter(texter: Any) -> ActionGroups:
     """The groups of a texter's actions (rule chosen by ``texter.name``, module docstring)."""
     if texter.name == "minerl":
         return minerl_groups(texter.vector_fields(), texter.camera_step)
+    if texter.name == "csgo":
+        return csgo_groups(texter.vector_fields())
     phrases = texter.action_phrases()
     if texter.name == "atari":
         return atari_groups(phrases)
@@ -238,11 +270,13 @@ def groups_for_env(env_name: str) -> ActionGroups:
 
 
 def groups_for_store(store: Any) -> ActionGroups:
-    """The groups of a recorded store: MineRL from its action fields, others from its env."""
+    """The groups of a recorded store: MineRL and CS:GO from their action fields, others from their env."""
     meta = store.meta
-    if meta.texter == "minerl":
+    if meta.texter in ("minerl", "csgo"):
         if "action_fields" not in meta.extra:
-            raise ValueError(f"MineRL store {getattr(store, 'root', '')} has no extra['action_fields']")
+            raise ValueError(f"{meta.texter} store {getattr(store, 'root', '')} has no extra['action_fields']")
+        if meta.texter == "csgo":
+            return csgo_groups(meta.extra["action_fields"])
         return minerl_groups(meta.extra["action_fields"], float(meta.extra.get("camera_step", 2.5)))
     return groups_for_env(meta.env)
 

@@ -25,10 +25,10 @@ from typing import Any, Literal
 import numpy as np
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import Progress
 from rich.table import Table
 
 from tv2tv.benchmarks.scorers import psnr, ssim
+from tv2tv.progress import progress_bar
 from tv2tv.types import Episode, TextEvent
 from tv2tv.world_model.generate import Generator, SamplingConfig, episode_prefix
 
@@ -90,29 +90,29 @@ def future_text(ep: Episode, last: int, horizon: int) -> list[TextEvent]:
 
 
 def evaluate(gen: Generator, episodes: list[Episode], fc: FidelityConfig,
-             progress: Any = None) -> dict[str, Any]:
-    """Mean PSNR/SSIM per horizon of the model and of copy-last."""
+             progress: bool = False) -> dict[str, Any]:
+    """Mean PSNR/SSIM per horizon of the model and of copy-last (``progress``: a bar over windows)."""
     fc.validate()
     f = gen.frames_per_chunk
     context = fc.context_frames or max(f, gen.cfg.sequence.window_frames - f)
     horizon = max(fc.horizons)
     wins = pick_windows(episodes, fc.windows, context, horizon)
     scores: dict[str, list[list[float]]] = {k: [] for k in ("model_psnr", "copy_psnr", "model_ssim", "copy_ssim")}
-    for w, (i, last) in enumerate(wins):
-        ep = episodes[i]
-        texts = future_text(ep, last, horizon) if fc.text == "truth" and gen.text_enabled else []
-        # An action-id model is given the real actions, as a text model is given the real text.
-        acts = ep.actions[last:last + horizon] if gen.cfg.variant == "action-id" else None
-        out = gen.generate(episode_prefix(ep, last, context), horizon, texts, seed=fc.seed + w, actions=acts)
-        hs = [h - 1 for h in fc.horizons]
-        pred, truth = out.frames[0][hs], ep.frames[[last + h for h in fc.horizons]]
-        copy = np.repeat(ep.frames[last][None], len(hs), axis=0)
-        scores["model_psnr"].append(psnr(pred, truth).tolist())
-        scores["copy_psnr"].append(psnr(copy, truth).tolist())
-        scores["model_ssim"].append(ssim(pred, truth).tolist())
-        scores["copy_ssim"].append(ssim(copy, truth).tolist())
-        if progress is not None:
-            progress(w + 1, len(wins))
+    with progress_bar("rollouts", len(wins), progress) as advance:
+        for w, (i, last) in enumerate(wins):
+            ep = episodes[i]
+            texts = future_text(ep, last, horizon) if fc.text == "truth" and gen.text_enabled else []
+            # An action-id model is given the real actions, as a text model is given the real text.
+            acts = ep.actions[last:last + horizon] if gen.cfg.variant == "action-id" else None
+            out = gen.generate(episode_prefix(ep, last, context), horizon, texts, seed=fc.seed + w, actions=acts)
+            hs = [h - 1 for h in fc.horizons]
+            pred, truth = out.frames[0][hs], ep.frames[[last + h for h in fc.horizons]]
+            copy = np.repeat(ep.frames[last][None], len(hs), axis=0)
+            scores["model_psnr"].append(psnr(pred, truth).tolist())
+            scores["copy_psnr"].append(psnr(copy, truth).tolist())
+            scores["model_ssim"].append(ssim(pred, truth).tolist())
+            scores["copy_ssim"].append(ssim(copy, truth).tolist())
+            advance()
     means = {k: np.asarray(v).mean(0).tolist() for k, v in scores.items()}
     per_h = [{"horizon": h, **{k: means[k][j] for k in means},
               "beats_copy_last": means["model_psnr"][j] > means["copy_psnr"][j]} for j, h in enumerate(fc.horizons)]
@@ -146,9 +146,7 @@ def cmd_fidelity(args: argparse.Namespace) -> int:
     fc.validate()
     gen = Generator.from_run(args.ckpt, SamplingConfig(ode_steps=args.ode_steps, method=args.method))
     episodes, split = held_out_episodes(gen, args.data)
-    with Progress(console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("rollouts", total=None)
-        result = evaluate(gen, episodes, fc, lambda done, total: bar.update(task, completed=done, total=total))
+    result = evaluate(gen, episodes, fc, progress=True)
     result.update({"ckpt": str(args.ckpt), "data": str(args.data), "split": split,
                    "ode_steps": args.ode_steps, "method": args.method})
     Console().print(_table(result, f"fidelity: {Path(args.ckpt).name} on {split} of {args.data}, "

@@ -33,6 +33,8 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from tv2tv.progress import progress_bar
+
 
 def random_world_model(env_name: str, out: str | os.PathLike[str], frame_size: int = 64,
                        preset: str | None = "tiny", overrides: Sequence[str] = (), seed: int = 0,
@@ -75,8 +77,9 @@ def real_context(env_name: str, frames: int, seed: int = 0, frame_size: int = 64
 
 def measure_latency(generator: Any, env_name: str, candidates: int = 12, horizon: int = 8,
                     decisions: int = 5, context_frames: int = 4, sequential: bool = False,
-                    seed: int = 0) -> dict[str, Any]:
-    """Wall time per ``SearchPlanner`` decision (batched), and optionally per sequential one.
+                    seed: int = 0, progress: bool = False) -> dict[str, Any]:
+    """Wall time per ``SearchPlanner`` decision (batched), and optionally per sequential one;
+    ``progress``: a bar over the decisions (warm-up and sequential rounds included).
 
     Example:
         >>> measure_latency(Generator.from_run(run), "ALE/Pong-v5", decisions=2)["median_s"]  # doctest: +SKIP
@@ -93,13 +96,28 @@ def measure_latency(generator: Any, env_name: str, candidates: int = 12, horizon
                        **({"text_every": int(meta.extra["text_every"])} if "text_every" in meta.extra else {}))
     imagine = GeneratorImagination(generator, seed=seed)
     planner = SearchPlanner(imagine, candidates, reward_captions(), horizon, seed=seed)
-    planner.plan(ctx)  # warm-up
-    n_plans = len(planner.last_plans)
-    times = []
-    for _ in range(decisions):
-        start = time.perf_counter()
+    times: list[float] = []
+    seq: list[float] = []
+    rounds = max(1, decisions // 2) if sequential else 0
+    with progress_bar("bench plan (decisions)", 1 + decisions + rounds, progress) as advance:
+        advance(0, info="warm-up")
         planner.plan(ctx)
-        times.append(time.perf_counter() - start)
+        n_plans = len(planner.last_plans)
+        advance(info="batched")
+        for _ in range(decisions):
+            start = time.perf_counter()
+            planner.plan(ctx)
+            times.append(time.perf_counter() - start)
+            advance()
+        plans = planner.last_plans
+        if rounds:
+            advance(0, info="sequential")
+        for _ in range(rounds):
+            start = time.perf_counter()
+            for p in plans:
+                imagine(ctx, [p], horizon)
+            seq.append(time.perf_counter() - start)
+            advance()
     out: dict[str, Any] = {
         "env": env_name, "candidates": n_plans, "horizon": horizon, "decisions": decisions,
         "frames_per_chunk": generator.frames_per_chunk, "ode_steps": generator.sampling.ode_steps,
@@ -107,13 +125,6 @@ def measure_latency(generator: Any, env_name: str, candidates: int = 12, horizon
         "median_s": statistics.median(times), "p90_s": float(np.quantile(times, 0.9)),
         "per_candidate_ms": 1000 * statistics.median(times) / n_plans}
     if sequential:
-        plans = planner.last_plans
-        seq = []
-        for _ in range(max(1, decisions // 2)):
-            start = time.perf_counter()
-            for p in plans:
-                imagine(ctx, [p], horizon)
-            seq.append(time.perf_counter() - start)
         out["sequential_median_s"] = statistics.median(seq)
         out["batching_speedup"] = out["sequential_median_s"] / out["median_s"]
     return out
@@ -140,6 +151,7 @@ def register(bench: Any) -> None:
     p.add_argument("--out", metavar="DIR", help="write bench_plan.json (and the game's report) here")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's); 1 on a busy machine")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_sampling_args(p)
     p.set_defaults(func=run_bench, ode_steps=4, max_text_tokens=24)
 
@@ -164,7 +176,7 @@ def run_bench(args: argparse.Namespace) -> int:
     if gen.meta.env != args.env:
         raise ValueError(f"the model was trained on {gen.meta.env!r}, not {args.env!r}; pass --env {gen.meta.env}")
     result = measure_latency(gen, args.env, args.candidates, args.horizon, args.decisions,
-                             sequential=args.sequential, seed=args.seed)
+                             sequential=args.sequential, seed=args.seed, progress=not args.no_progress)
     result["weights"] = args.ckpt or "random (tiny preset)"
     table = Table(title=f"planning latency, {args.env}, {result['weights']}, {args.device}")
     for c in ("plans", "horizon", "ode", "s/decision", "p90 s", "ms/plan", "sequential s"):
@@ -179,6 +191,7 @@ def run_bench(args: argparse.Namespace) -> int:
                                 args.horizon, args.replan_every, args.seed)
         game = run_planner(args.env, planner, args.episodes, args.max_steps, args.seed,
                            Path(args.out) / "game" if args.out else None, name="search",
+                           progress=not args.no_progress,
                            frame_size=int(meta.frame_shape[0]), frameskip=int(meta.frameskip),
                            env_kwargs={"text_every": int(meta.extra["text_every"])} if "text_every" in meta.extra else {})
         result["game"] = game["summary"]

@@ -30,6 +30,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from tv2tv.progress import progress_bar
 from tv2tv.recorders.policies import make_policy
 from tv2tv.recorders.record import RecordConfig, build_env, dataset_meta, episode_seeds
 from tv2tv.recorders.store import EpisodeStore
@@ -115,12 +116,13 @@ def _round(cfg: RecordConfig, steps: int, bare_first: bool, background: bool) ->
     return {"bare": _bare(cfg, steps), **recording}
 
 
-def measure(cfg: RecordConfig, rounds: int = 3, background: bool = True) -> dict[str, Any]:
+def measure(cfg: RecordConfig, rounds: int = 3, background: bool = True, progress: bool = False) -> dict[str, Any]:
     """Bare and recording speed of ``cfg`` (``cfg.steps`` steps per round), medians over rounds.
 
     Overheads are paired per round (bare and record run back to back) so drifts in machine load
     cancel; ``overhead_cpu`` compares CPU time (writer thread included), which other processes
-    inflate less. ``background`` writes from a thread, as ``record`` does.
+    inflate less. ``background`` writes from a thread, as ``record`` does. ``progress``: a bar
+    over rounds.
 
     Example:
         >>> cfg = RecordConfig("ALE/Pong-v5", Path("unused"), steps=500, policy="random")
@@ -129,7 +131,11 @@ def measure(cfg: RecordConfig, rounds: int = 3, background: bool = True) -> dict
     """
     steps = int(cfg.steps or 0)
     load_before = os.getloadavg()[0]
-    runs = [_round(cfg, steps, i % 2 == 0, background) for i in range(rounds)]  # order alternates
+    runs = []
+    with progress_bar(f"bench record {cfg.env} (rounds)", rounds, progress) as advance:
+        for i in range(rounds):
+            runs.append(_round(cfg, steps, i % 2 == 0, background))  # order alternates
+            advance()
     med = statistics.median
     return {
         "env": cfg.env, "frame_size": cfg.frame_size, "policy": cfg.policy, "steps": steps,
@@ -168,7 +174,7 @@ def cmd_record_speed(args: argparse.Namespace) -> int:
         raise ValueError(f"--rounds must be >= 1, got {args.rounds}")
     cfg = RecordConfig(env=args.env, out=Path("unused"), steps=args.steps, policy=args.policy,
                        frame_size=args.frame_size, frameskip=args.frameskip, workers=1)
-    result = measure(cfg, rounds=args.rounds, background=not args.sync_writes)
+    result = measure(cfg, rounds=args.rounds, background=not args.sync_writes, progress=not args.no_progress)
     Console().print(_table(result))
     if args.json is not None:
         args.json.write_text(json.dumps(result, indent=2))
@@ -189,4 +195,5 @@ def register(bench_sub: Any) -> None:
     p.add_argument("--sync-writes", action="store_true",
                    help="write episodes in the stepping thread instead of a writer thread")
     p.add_argument("--json", type=Path, default=None, help="also write the numbers here")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_record_speed)

@@ -37,6 +37,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from tv2tv.progress import progress_bar
 from tv2tv.types import Episode
 from tv2tv.world_model.generate import Generator, SamplingConfig
 from tv2tv.world_model.interventions import parse_script
@@ -80,15 +81,20 @@ def time_rollout(gen: Generator, context: Episode, frames: int, script: list, **
     return time.perf_counter() - start
 
 
-def measure(gen: Generator, context: Episode, frames: int, text_every: int = 8) -> dict[str, Any]:
-    """Frames/s of the three rollouts (see the module docstring)."""
+def measure(gen: Generator, context: Episode, frames: int, text_every: int = 8,
+            progress: bool = False) -> dict[str, Any]:
+    """Frames/s of the three rollouts (see the module docstring); ``progress``: a bar over them."""
     script = pong_like_script(frames, text_every)
     rows = {}
-    for name, kw in (("cached, window", {"use_cache": True, "context_chunks": -1}),
-                     ("cached, full", {"use_cache": True, "context_chunks": 0}),
-                     ("uncached, full", {"use_cache": False, "context_chunks": 0})):
-        seconds = time_rollout(gen, context, frames, script, **kw)
-        rows[name] = {"seconds": seconds, "frames_per_s": frames / seconds}
+    kinds = (("cached, window", {"use_cache": True, "context_chunks": -1}),
+             ("cached, full", {"use_cache": True, "context_chunks": 0}),
+             ("uncached, full", {"use_cache": False, "context_chunks": 0}))
+    with progress_bar(f"bench rollout ({frames} frames each)", len(kinds), progress) as advance:
+        for name, kw in kinds:
+            advance(0, info=name)  # the rollout now running
+            seconds = time_rollout(gen, context, frames, script, **kw)
+            rows[name] = {"seconds": seconds, "frames_per_s": frames / seconds}
+            advance()
     s = gen.sampling
     return {"frames": frames, "threads": torch.get_num_threads(), "ode_steps": s.ode_steps, "method": s.method,
             "context_window_chunks": gen.context_chunks, "frame_shape": list(gen.codec.frame_shape),
@@ -128,7 +134,7 @@ def cmd_rollout(args: argparse.Namespace) -> int:
         context = load_context(args.context, 8, model=gen)
     else:
         context = synthetic_episodes(1, steps=7, size=gen.codec.frame_shape[0], seed=0)[0]
-    result = measure(gen, context, args.frames, args.text_every)
+    result = measure(gen, context, args.frames, args.text_every, progress=not args.no_progress)
     result["model"] = name
     h, w, _ = gen.codec.frame_shape
     Console().print(_table(result, f"rollout speed: {name}, {h}x{w}, {args.frames} frames, "
@@ -151,4 +157,5 @@ def register(bench_sub: Any) -> None:
     p.add_argument("--text-every", type=int, default=8, help="scripted phrase every N frames (0: none)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's); 1 on a busy machine")
     p.add_argument("--json", type=Path, default=None, help="also write the numbers here")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_rollout)

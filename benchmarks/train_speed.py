@@ -29,6 +29,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tv2tv.config import build_config
+from tv2tv.progress import progress_bar
 from tv2tv.recorders.store import DatasetMeta, describe_space
 from tv2tv.world_model.config import TrainConfig
 from tv2tv.world_model.data import EpisodeDataModule, resolve_config
@@ -47,6 +48,7 @@ def register(bench: Any) -> None:
     p.add_argument("--accelerator", default="auto", help="cpu or cuda (auto: cuda if available)")
     p.add_argument("--precision", default=None, help="override the preset's precision (auto: bf16-mixed where fast)")
     p.add_argument("--json", type=Path, help="also write the results here")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. data.batch_size=4")
     p.set_defaults(func=run_bench)
 
@@ -92,8 +94,9 @@ class _Runner:
 
 
 def measure(cfg: TrainConfig, steps: int = 20, warmup: int = 3, frame_size: int = 64,
-            accelerator: str = "auto", precision: str | None = None) -> dict[str, Any]:
-    """Step time, tokens/s and frames/s of the MoT and of the dense baseline (same sizes)."""
+            accelerator: str = "auto", precision: str | None = None, progress: bool = False) -> dict[str, Any]:
+    """Step time, tokens/s and frames/s of the MoT and of the dense baseline (same sizes);
+    ``progress``: a bar over the steps (warm-up included), each one step of both models."""
     if steps < 1 or warmup < 0:
         raise ValueError(f"--steps must be >= 1 and --warmup >= 0, got {steps} and {warmup}")
     cuda = accelerator in ("cuda", "gpu") or (accelerator == "auto" and torch.cuda.is_available())
@@ -103,9 +106,11 @@ def measure(cfg: TrainConfig, steps: int = 20, warmup: int = 3, frame_size: int 
     batch = batch.to(device)
     runners = {name: _Runner(replace(cfg, model=replace(cfg.model, mot=mot)), batch, device, prec)
                for name, mot in (("mot", True), ("dense", False))}
-    for i in range(warmup + steps):
-        for r in runners.values():
-            r.step(i, record=i >= warmup)
+    with progress_bar("bench train (steps of both models)", warmup + steps, progress) as advance:
+        for i in range(warmup + steps):
+            for r in runners.values():
+                r.step(i, record=i >= warmup)
+            advance(info="warm-up" if i + 1 < warmup else "timed")  # the phase now running
     tokens = int(batch.valid.sum())
     frames = batch.tokens.shape[0] * cfg.sequence.window_frames
     out: dict[str, Any] = {"device": str(device), "precision": prec, "batch": batch.tokens.shape[0],
@@ -120,7 +125,8 @@ def measure(cfg: TrainConfig, steps: int = 20, warmup: int = 3, frame_size: int 
 
 def run_bench(args: argparse.Namespace) -> int:
     cfg = build_config(TrainConfig, args.preset, list(args.overrides))
-    res = measure(cfg, args.steps, args.warmup, args.frame_size, args.accelerator, args.precision)
+    res = measure(cfg, args.steps, args.warmup, args.frame_size, args.accelerator, args.precision,
+                  progress=not args.no_progress)
     table = Table(title=f"training step, preset {args.preset}: batch {res['batch']} x {res['seq_len']} tokens, "
                         f"dim {res['dim']}, depth {res['depth']}, {res['device']}, {res['precision']}")
     for col in ("model", "params", "step (ms)", "tokens/s", "frames/s"):

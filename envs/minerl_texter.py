@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from tv2tv.envs.texter import HeldText
 from tv2tv.types import Phrase
 
 KEY_PHRASES: dict[str, str] = {
@@ -100,8 +101,7 @@ class MineRLTexter:
         self._item_by_phrase = {
             f"{ITEM_VERBS[k]} {n.replace('_', ' ')}": (k, i)
             for k, names in self.items.items() for i, n in enumerate(names) if n != "none"}
-        self._last: str | None = None
-        self._since = 0
+        self._held = HeldText(self.text_every)
         self._inventory: dict[str, int] | None = None
 
     @classmethod
@@ -229,7 +229,7 @@ class MineRLTexter:
 
     def reset(self, obs: Any, info: dict[str, Any]) -> list[Phrase]:
         """Start an episode (no phrases at frame 0)."""
-        self._last, self._since = None, 0
+        self._held.reset()
         inv = (info or {}).get("inventory")
         self._inventory = None if inv is None else {k: int(v) for k, v in inv.items()}
         return []
@@ -237,11 +237,7 @@ class MineRLTexter:
     def describe(self, prev_obs: Any, action: Any, obs: Any, info: dict[str, Any]) -> list[Phrase]:
         """The action phrase when due, then inventory-change captions."""
         text = self.action_text(action)
-        out = []
-        if self._last is None or text != self._last or self._since >= self.text_every:
-            out.append(Phrase(text, "action"))
-            self._last, self._since = text, 0
-        self._since += 1
+        out = [Phrase(text, "action")] if self._held.due(text) else []
         inv = (info or {}).get("inventory")
         if inv is not None:
             inv = {k: int(v) for k, v in inv.items()}

@@ -16,9 +16,38 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from tv2tv.types import Phrase
+
+
+@dataclass
+class HeldText:
+    """When an action phrase is due: on the first step, when it changes, and every ``every``
+    steps while it stays the same (the texters' ``text_every``).
+
+    Example:
+        >>> held = HeldText(every=2)
+        >>> [held.due(t) for t in ("up", "up", "up", "down")]
+        [True, False, True, True]
+    """
+
+    every: int
+    last: str | None = None
+    since: int = 0
+
+    def reset(self) -> None:
+        """A new episode: the next phrase is due."""
+        self.last, self.since = None, 0
+
+    def due(self, text: str) -> bool:
+        """Whether ``text``, this step's phrase, is written (counts the step)."""
+        out = self.last is None or text != self.last or self.since >= self.every
+        if out:
+            self.last, self.since = text, 0
+        self.since += 1
+        return out
 
 
 @runtime_checkable

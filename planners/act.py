@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from tv2tv.planners.base import PlanContext, Planner, check_positive
+from tv2tv.progress import Advance, progress_bar
 from tv2tv.types import Episode, TextEvent
 
 BASELINES = ("random", "scripted")
@@ -165,8 +166,9 @@ def _step(env: Any, texter: Any, run: EpisodeRun, action: Any, info: dict[str, A
 
 
 def play_planner(env: Any, planner: Planner, seed: int, max_steps: int, context_frames: int,
-                 imagine: Callable[..., Any] | None = None) -> EpisodeRun:
-    """One episode of ``planner`` in ``env`` (built by ``make_env``), with its imagination."""
+                 imagine: Callable[..., Any] | None = None, advance: Advance | None = None) -> EpisodeRun:
+    """One episode of ``planner`` in ``env`` (built by ``make_env``), with its imagination;
+    ``advance(n)`` (a ``tv2tv.progress`` bar's) is told the steps played after each decision."""
     from tv2tv.envs.registry import get_texter
 
     texter = get_texter(env)
@@ -188,12 +190,15 @@ def play_planner(env: Any, planner: Planner, seed: int, max_steps: int, context_
         for e in plan:
             if e.frame < steps:
                 run.events.append(TextEvent(t0 + e.frame + 1, e.text, "plan"))
+        played = len(run.rewards)
         for k, action in enumerate(actions):
             done, info = _step(env, texter, run, action, info)
             run.imagined.append(None if imagined is None else imagined[min(k, len(imagined) - 1)])
             current = action
             if done:
                 break
+        if advance is not None:
+            advance(len(run.rewards) - played)
     run.events = [e for e in run.events if e.frame < len(run.frames)]
     return run
 
@@ -231,9 +236,22 @@ def _write_video(path: Path, run: EpisodeRun, fps: float) -> Path:
     return write_video(path, frames, run.events, fps=fps)
 
 
+def _baseline_policies(cfg: ActConfig, game: str | None) -> dict[str, str]:
+    """Baseline name -> policy name, for the baselines this game has (warning about the others)."""
+    policies = {}
+    for b in cfg.baselines:
+        policy_name = "random" if b == "random" else SCRIPTED_POLICIES.get(game or "")
+        if policy_name is None:
+            warnings.warn(f"no scripted policy for {cfg.env!r}; skipping the scripted baseline", stacklevel=3)
+            continue
+        policies[b] = policy_name
+    return policies
+
+
 def run_planner(env_name: str, planner: Planner, episodes: int = 1, max_steps: int = 500, seed: int = 0,
                 out: str | os.PathLike[str] | None = None, *, name: str | None = None,
-                imagine: Callable[..., Any] | None = None, **options: Any) -> dict[str, Any]:
+                imagine: Callable[..., Any] | None = None, progress: bool = False,
+                **options: Any) -> dict[str, Any]:
     """Play ``planner`` and the baselines in the real game; write ``results.json``,
     ``report.md`` and videos under ``out`` (if given); return the results.
 
@@ -245,6 +263,8 @@ def run_planner(env_name: str, planner: Planner, episodes: int = 1, max_steps: i
         name: the planner's label in the results (default: its class name).
         imagine: for planners that do not imagine themselves (``ScriptedPlanner``), an
             ``Imagine`` that shows the model's imagination of their plans in the videos.
+        progress: a bar over the step budget of every player's episodes (an episode that ends
+            early counts its unplayed steps as done).
         **options: other ``ActConfig`` fields (``frame_size``, ``frameskip``, ``baselines``, ...).
     """
     from tv2tv.envs.atari_texter import game_key
@@ -261,26 +281,29 @@ def run_planner(env_name: str, planner: Planner, episodes: int = 1, max_steps: i
     outdir = Path(out) if out is not None else None
     results: dict[str, Any] = {"env": env_name, "planner": label, "config": asdict(cfg), "runs": {}, "videos": []}
     latencies: list[float] = []
+    baselines = _baseline_policies(cfg, game)
+    total = episodes * max_steps * (1 + len(baselines))
     try:
-        runs = []
-        for k in range(episodes):
-            run = play_planner(env, planner, seed + k, max_steps, cfg.context_frames, imagine)
-            latencies += run.latencies
-            runs.append(game_counts(game, run.rewards, run.lives_lost) | {"decisions": len(run.latencies)})
-            if outdir is not None and k < cfg.videos:
-                path = _write_video(outdir / "videos" / f"{label}-ep{k}.mp4", run, cfg.fps)
-                results["videos"].append(str(path.relative_to(outdir)))
-        results["runs"]["planner"] = runs
-        for b in cfg.baselines:
-            policy_name = "random" if b == "random" else SCRIPTED_POLICIES.get(game or "")
-            if policy_name is None:
-                warnings.warn(f"no scripted policy for {env_name!r}; skipping the scripted baseline", stacklevel=2)
-                continue
-            baseline = []
+        with progress_bar(f"playing {env_name} (steps)", total, progress) as advance:
+            runs = []
             for k in range(episodes):
-                run = play_policy(env, make_policy(policy_name, env, seed=seed + k), seed + k, max_steps)
-                baseline.append(game_counts(game, run.rewards, run.lives_lost))
-            results["runs"][b] = baseline
+                advance(0, info=f"{label} episode {k + 1}/{episodes}")
+                run = play_planner(env, planner, seed + k, max_steps, cfg.context_frames, imagine, advance)
+                advance(max_steps - len(run.rewards))
+                latencies += run.latencies
+                runs.append(game_counts(game, run.rewards, run.lives_lost) | {"decisions": len(run.latencies)})
+                if outdir is not None and k < cfg.videos:
+                    path = _write_video(outdir / "videos" / f"{label}-ep{k}.mp4", run, cfg.fps)
+                    results["videos"].append(str(path.relative_to(outdir)))
+            results["runs"]["planner"] = runs
+            for b, policy_name in baselines.items():
+                advance(0, info=f"{b} baseline")
+                baseline = []
+                for k in range(episodes):
+                    run = play_policy(env, make_policy(policy_name, env, seed=seed + k), seed + k, max_steps)
+                    baseline.append(game_counts(game, run.rewards, run.lives_lost))
+                    advance(max_steps)
+                results["runs"][b] = baseline
     finally:
         env.close()
     results["summary"] = {who: _summary(eps) for who, eps in results["runs"].items()}

@@ -1,4 +1,4 @@
-"""``WorldModelEnv``: the world model as a gymnasium env (DESIGN.md, "Style": DIAMOND's WorldModelEnv).
+"""``WorldModelEnv``: the world model as a gymnasium env (docs/design.md, "Style": DIAMOND's WorldModelEnv).
 
 ``reset`` starts from real context (a random window of a recorded episode, or a fixed one);
 ``step(action)`` writes the agent's text before the next frame chunk and lets the model
@@ -14,7 +14,7 @@ its last frame, ``info["frames"]`` holds all of them and ``info["text"]`` the st
 transcript entries. ``truncated`` is set after ``max_steps`` steps.
 
 Example:
-    >>> import gymnasium, tv2tv.planners                                            # doctest: +SKIP
+    >>> import gymnasium, tv2tv                                                    # doctest: +SKIP
     >>> env = gymnasium.make("tv2tv/WorldModel-v0", checkpoint="runs/pong-tiny")   # doctest: +SKIP
     >>> obs, info = env.reset(seed=0)                                               # doctest: +SKIP
     >>> obs, reward, terminated, truncated, info = env.step(2)                      # doctest: +SKIP
@@ -89,6 +89,10 @@ def texter_for(meta: DatasetMeta) -> Any:
             return get_texter(env)
         finally:
             env.close()
+    if meta.texter == "csgo":  # imported recordings (recorders/csgo_import.py): no game to build
+        from tv2tv.envs.csgo_texter import CSGOTexter
+
+        return CSGOTexter(text_every=int(meta.extra.get("text_every", 8)))
     raise ValueError(f"no texter {meta.texter!r} for action_mode='action' (store env {meta.env!r}); "
                      f"use action_mode='text'")
 

@@ -28,7 +28,11 @@ from tv2tv.recorders.store import EpisodeStore
 from tv2tv.recorders.validate import fix, metadata_suspects, validate
 from tv2tv.recorders.video import write_video
 
-DATA_COMMAND_MODULES = ("tv2tv.recorders.minerl_import",)  # import-minerl
+DATA_COMMAND_MODULES = (
+    "tv2tv.recorders.minerl_import",  # import-minerl
+    "tv2tv.recorders.minari_io",  # import-minari, export-minari
+    "tv2tv.recorders.csgo_import",  # import-csgo
+)
 
 
 def register(sub: Any) -> None:

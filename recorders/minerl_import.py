@@ -20,9 +20,9 @@ Frames are resized with :func:`tv2tv.envs.frames.resize_frame`. Actions are stor
 captions for v04).
 
 Nothing is imported half-way: episodes are written into a temporary store beside ``DST`` and
-moved into place only when every source episode has imported; a truncated mp4, a missing
-``rendered.npz`` or a frame/action count mismatch raises ``ValueError`` naming the file, and
-``DST`` is left as it was.
+moved into place only when every source episode has imported (``StagedStore``); a truncated
+mp4, a missing ``rendered.npz`` or a frame/action count mismatch raises ``ValueError`` naming the
+file, and ``DST`` is left as it was.
 
 Example:
     $ tv2tv data import-minerl ~/minerl/MineRLTreechop-v0 data/treechop --frame-size 64
@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +42,7 @@ import numpy as np
 
 from tv2tv.envs.frames import resize_frame
 from tv2tv.envs.minerl_texter import MINERL_KEYS, VPT_KEYS, MineRLTexter
-from tv2tv.recorders.store import EPISODE_DIR, META_FILE, DatasetMeta, EpisodeStore
+from tv2tv.recorders.store import DatasetMeta, EpisodeStore, StagedStore
 from tv2tv.types import Episode, TextEvent
 
 LAYOUTS = ("auto", "v04", "vpt")
@@ -337,34 +335,17 @@ def import_minerl(src: str | os.PathLike[str], dst: str | os.PathLike[str], fram
         raise ValueError(f"no {lay} episodes found in {src}")
     env = _env_name(src, lay)
     EpisodeStore.check_target(dst, env=env, frame_shape=[cfg.frame_size, cfg.frame_size, 3])
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-import-", dir=dst.parent))
-    try:
-        store, steps, texts = None, 0, 0
+    steps = texts = 0
+    with StagedStore(dst) as staged:
+        store: EpisodeStore | None = None
         for raw in _iter_raw(paths, lay, cfg.frame_size):
             texter = texter_for(lay, raw, cfg)
             ep = to_episode(raw, texter, env)
-            if store is None:
-                store = EpisodeStore.create(tmp / "store", _meta(lay, env, texter, cfg))
+            if store is None:  # the texter (and so dataset.json) depends on the first episode's actions
+                store = staged.create(_meta(lay, env, texter, cfg))
             store.write(ep)
             steps, texts = steps + ep.num_steps, texts + len(ep.text_events)
-        assert store is not None
-        _move_into_place(store, dst)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return ImportSummary(lay, len(paths), steps, texts, dst)
-
-
-def _move_into_place(tmp_store: EpisodeStore, dst: Path) -> None:
-    """Rename the finished temp store to ``dst``, or move its episodes into an existing store."""
-    if not (dst / META_FILE).is_file():
-        if dst.exists():
-            dst.rmdir()  # empty (check_target refused a non-empty non-store)
-        os.replace(tmp_store.root, dst)
-        return
-    EpisodeStore.create(dst, tmp_store.meta)  # raises naming every setting that differs
-    for p in tmp_store.episode_paths():
-        os.replace(p, dst / EPISODE_DIR / p.name)
 
 
 # -- command line ------------------------------------------------------------------------------

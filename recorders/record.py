@@ -51,10 +51,9 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tv2tv.envs.registry import check_frame_size, family_of, get_texter, make_env
+from tv2tv.progress import Advance, progress_bar
 from tv2tv.recorders.policies import make_policy
 from tv2tv.recorders.store import DatasetMeta, EpisodeStore, StoreError, describe_space
 from tv2tv.recorders.wrapper import RecordEpisodes
@@ -331,27 +330,10 @@ def _jobs(cfg: RecordConfig) -> list[_Job]:
 class _Tally:
     """Counts in the parent, fed by worker messages; drives the progress bar."""
 
-    def __init__(self, cfg: RecordConfig, progress: bool) -> None:
+    def __init__(self, cfg: RecordConfig, advance: Advance) -> None:
         self.cfg, self.steps, self.episodes, self.by_budget, self.ep_steps = cfg, 0, 0, 0, 0
         self.start = time.perf_counter()
-        self._bar: Any = None
-        if progress:
-            self._bar = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
-                console=Console(stderr=True), refresh_per_second=4)
-            unit = "steps" if cfg.steps is not None else "episodes"
-            self._task = self._bar.add_task(f"recording {cfg.env} ({unit})", total=cfg.budget,
-                                            info="")
-
-    def __enter__(self) -> _Tally:
-        if self._bar is not None:
-            self._bar.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._bar is not None:
-            self._bar.stop()
+        self._advance, self._shown = advance, 0
 
     def handle(self, kind: str, payload: Any) -> None:
         if kind == "steps":
@@ -361,11 +343,10 @@ class _Tally:
             self.episodes += 1
             self.ep_steps += steps
             self.by_budget += bool(by_budget)
-        if self._bar is not None:
-            done = self.steps if self.cfg.steps is not None else self.episodes
-            rate = self.steps / max(time.perf_counter() - self.start, 1e-9)
-            info = f"{self.steps} steps, {self.episodes} episodes, {rate:,.0f} steps/s"
-            self._bar.update(self._task, completed=done, info=info)
+        done = self.steps if self.cfg.steps is not None else self.episodes
+        rate = self.steps / max(time.perf_counter() - self.start, 1e-9)
+        self._advance(done - self._shown, info=f"{self.steps} steps, {self.episodes} episodes, {rate:,.0f} steps/s")
+        self._shown = done
 
     def summary(self, store: EpisodeStore) -> RecordSummary:
         return RecordSummary(out=self.cfg.out, episodes=self.episodes, steps=self.ep_steps,
@@ -470,7 +451,7 @@ def record(env_name: str, out: str | os.PathLike[str], *, steps: int | None = No
         seed: run seed; the same seed, policy and settings give the same episodes.
         workers: processes recording in parallel (1 records in this process).
         max_episode_steps: truncate episodes after this many steps.
-        progress: show a rich progress bar on stderr.
+        progress: show a progress bar on stderr (``tv2tv.progress``).
         **env_kwargs: family options for ``make_env`` (e.g. ``text_every=8``).
 
     Returns:
@@ -488,7 +469,9 @@ def record(env_name: str, out: str | os.PathLike[str], *, steps: int | None = No
                        frame_size=frame_size, frameskip=frameskip, seed=seed, workers=workers,
                        max_episode_steps=max_episode_steps, env_kwargs=env_kwargs)
     store = prepare_store(cfg)
-    with _Tally(cfg, progress) as tally:
+    unit = "steps" if cfg.steps is not None else "episodes"
+    with progress_bar(f"recording {cfg.env} ({unit})", cfg.budget, progress) as advance:
+        tally = _Tally(cfg, advance)
         if cfg.num_workers == 1:
             _run_in_process(cfg, tally)
         else:

@@ -1,4 +1,4 @@
-"""The episode store, format ``tv2tv-episodes`` version 1 (DESIGN.md, "Data model").
+"""The episode store, format ``tv2tv-episodes`` version 1 (docs/design.md, "Data model").
 
 A store is a directory::
 
@@ -15,6 +15,7 @@ problems as an ``EpisodeError`` and ``write`` refuses an episode that it would f
 Temporary files are named ``.tmp-<host>-<pid>-<random>``: a reader ignores them, and a temp file
 whose writer is gone (a dead pid on this host, or older than ``STALE_TEMP_AGE_S``) is *stale*.
 ``EpisodeStore.create`` (the append path) and ``tv2tv data validate --fix`` remove stale ones.
+Importers write all or nothing through ``StagedStore`` (a temporary store moved into place).
 Episodes are written as ordinary ``.npz`` files deflated by ISA-L at level ``COMPRESS_LEVEL``
 (``tv2tv.recorders.npz``: 64x64 Pong frames shrink ~85x, ~15x faster than zlib's level 1).
 
@@ -30,6 +31,7 @@ import errno
 import json
 import os
 import secrets
+import shutil
 import socket
 import tempfile
 import time
@@ -415,3 +417,63 @@ class EpisodeStore:
         self._next_index += 1
         atomic_write(path, lambda f: write_npz(f, arrays, COMPRESS_LEVEL))
         return path
+
+
+class StagedStore:
+    """All-or-nothing writes to the store ``dst``: the ``with`` block writes episodes into a
+    temporary store beside ``dst``, which is put in place only if the block ends without an
+    exception. The temporary directory is always removed, so a failed block leaves ``dst`` as it was.
+
+    Putting in place: a new (absent or empty) ``dst`` is the temporary store renamed; an existing
+    store is first checked by ``EpisodeStore.create(dst, meta)`` (raising ``StoreError`` naming
+    every setting that differs), then the episodes are moved into it. Check ``dst`` before the
+    work starts with ``EpisodeStore.check_target`` to fail early.
+
+    Args:
+        dst: the store directory (new, empty, or a store with the same settings to append to).
+
+    Example:
+        >>> with StagedStore("data/treechop") as staged:               # doctest: +SKIP
+        ...     store = staged.create(meta)
+        ...     for episode in episodes:
+        ...         store.write(episode)
+    """
+
+    def __init__(self, dst: str | os.PathLike[str]) -> None:
+        self.dst = Path(dst)
+        self._tmp: Path | None = None
+        self._store: EpisodeStore | None = None
+
+    def __enter__(self) -> StagedStore:
+        self.dst.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}import-", dir=self.dst.parent))
+        return self
+
+    def create(self, meta: DatasetMeta) -> EpisodeStore:
+        """The temporary store with ``meta``, to write episodes into (once per block)."""
+        if self._tmp is None or self._store is not None:
+            raise RuntimeError("StagedStore.create must be called once, inside its with block")
+        self._store = EpisodeStore.create(self._tmp / "store", meta)
+        return self._store
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: Any) -> None:
+        assert self._tmp is not None, "StagedStore exited without entering"
+        try:
+            if exc_type is None:
+                if self._store is None:
+                    raise RuntimeError(f"nothing was staged for {self.dst}: StagedStore.create was never called")
+                self._move_into_place(self._store)
+        finally:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp, self._store = None, None
+
+    def _move_into_place(self, staged: EpisodeStore) -> None:
+        dst = self.dst
+        if not (dst / META_FILE).is_file():
+            if dst.exists():
+                dst.rmdir()  # empty (check_target refused a non-empty non-store)
+            os.replace(staged.root, dst)
+            return
+        EpisodeStore.create(dst, staged.meta)  # raises naming every setting that differs
+        for p in staged.episode_paths():
+            os.replace(p, dst / EPISODE_DIR / p.name)

@@ -139,25 +139,13 @@ CASES: list[tuple[str, Callable[[SimpleNamespace], None] | None, Callable[[Simpl
 ]
 
 
-def _snapshot(root: Path) -> dict[str, tuple[int, int] | None]:
-    """Every path under ``root``: files with (size, mtime), folders with ``None``."""
-    out: dict[str, tuple[int, int] | None] = {}
-    for folder, dirs, names in os.walk(root):
-        for d in dirs:
-            out[os.path.relpath(os.path.join(folder, d), root)] = None
-        for n in names:
-            st = os.stat(os.path.join(folder, n))
-            out[os.path.relpath(os.path.join(folder, n), root)] = (st.st_size, st.st_mtime_ns)
-    return out
-
-
 @pytest.mark.parametrize("setup, argv, message", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_bad_input_is_one_line_exit_2_and_changes_nothing(ws: SimpleNamespace, setup, argv, message: str,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+                                                          capsys: pytest.CaptureFixture[str], tree_snapshot) -> None:
     if setup is not None:
         setup(ws)
     args = argv(ws)
-    before = _snapshot(ws.root)
+    before = tree_snapshot(ws.root)
     capsys.readouterr()
     code = main(args)
     out, err = capsys.readouterr()
@@ -166,7 +154,7 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(ws: SimpleNamespace, s
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, err[-2000:]
     assert message in errors[0], errors[0]
-    assert _snapshot(ws.root) == before
+    assert tree_snapshot(ws.root) == before
 
 
 def test_unknown_intervention_phrases_warn_with_the_closest(ws: SimpleNamespace) -> None:

@@ -24,6 +24,8 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tv2tv.progress import progress_bar
+
 if TYPE_CHECKING:
     from tv2tv.quickstart import Context
 
@@ -204,9 +206,10 @@ def stage_report(ctx: Context) -> dict[str, Any]:
     budget = "a smoke run's 2 training steps" if ctx.cfg.smoke else f"{ctx.cfg.minutes:g} minutes"
     results["quickstart"]["interpretation"] = interpretation(results, budget, ctx.plan.gen_device)
     mp4s = sorted((out / "bench" / "videos").glob("*.mp4"))
-    with ctx.progress("transcoding videos to WebM") as bar:
-        for v in bar.track(mp4s, description="videos"):
+    with progress_bar("transcoding videos to WebM", len(mp4s), ctx.cfg.progress, ctx.console) as advance:
+        for v in mp4s:
             to_webm(v)
+            advance()
     rollouts = sorted((out / "rollouts").glob("rollout*.mp4"))
     (out / "results.json").write_text(json.dumps(results, indent=2, allow_nan=False))
     md, page = write_markdown(out, results, rollouts, mp4s), write_html(out, results, rollouts, mp4s)

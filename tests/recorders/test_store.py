@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from tv2tv.cli import main
 from tv2tv.recorders import store as store_mod
-from tv2tv.recorders.store import EPISODE_DIR, EpisodeStore, StoreError, write_npz
+from tv2tv.recorders.store import EPISODE_DIR, EpisodeStore, StagedStore, StoreError, write_npz
 from tv2tv.recorders.validate import check_episode_file, fix, metadata_suspects, validate
 from tv2tv.types import TEXT_SOURCES, Episode, TextEvent
 
@@ -121,6 +121,80 @@ def test_disk_full_names_the_problem_and_leaves_nothing_partial(fakes, tmp_path,
         store.write(make_episode(4))
     assert sorted(p.name for p in (tmp_path / EPISODE_DIR).iterdir()) == [store.episode_paths()[0].name]
     assert len(store) == 1 and store.temp_files() == []
+
+
+def _listing(root):
+    """Every path under ``root`` with its bytes (folders as None): what "unchanged" compares."""
+    return {str(p.relative_to(root)): None if p.is_dir() else p.read_bytes() for p in sorted(root.rglob("*"))}
+
+
+def test_staged_store_creates_a_new_store_only_on_success(fakes, tmp_path):
+    dst = tmp_path / "deep" / "new"
+    with StagedStore(dst) as staged:
+        store = staged.create(fakes.meta())
+        store.write(make_episode(3))
+        store.write(make_episode(4))
+        assert not dst.exists()                              # nothing in place before the block ends
+    done = EpisodeStore.open(dst)
+    assert len(done) == 2 and done.meta == fakes.meta()
+    assert_same(done.load(0), make_episode(3))              # one writer: its episodes in order
+    assert_same(done.load(1), make_episode(4))
+    assert sorted(p.name for p in dst.parent.iterdir()) == ["new"]  # the temp dir is gone
+
+
+def test_staged_store_fills_an_empty_directory(fakes, tmp_path):
+    (tmp_path / "empty").mkdir()
+    with StagedStore(tmp_path / "empty") as staged:
+        staged.create(fakes.meta()).write(make_episode(2))
+    assert len(EpisodeStore.open(tmp_path / "empty")) == 1
+
+
+def test_staged_store_appends_to_an_existing_store(fakes, tmp_path):
+    dst = tmp_path / "s"
+    first = EpisodeStore.create(dst, fakes.meta()).write(make_episode(3))
+    with StagedStore(dst) as staged:
+        staged.create(fakes.meta()).write(make_episode(5))
+    store = EpisodeStore.open(dst)
+    assert len(store) == 2 and first in store.episode_paths()
+    assert sorted(ep.num_steps for ep in store) == [3, 5]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s"]
+
+
+def test_staged_store_refuses_a_store_with_other_settings(fakes, tmp_path):
+    dst = tmp_path / "s"
+    EpisodeStore.create(dst, fakes.meta(16)).write(make_episode(3))
+    before = _listing(dst)
+    with pytest.raises(StoreError, match="frame_shape: store has \\[16, 16, 3\\], new recording has \\[8, 8, 3\\]"):
+        with StagedStore(dst) as staged:
+            staged.create(fakes.meta(8)).write(make_episode(2, size=8))
+    assert _listing(dst) == before and sorted(p.name for p in tmp_path.iterdir()) == ["s"]
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_an_exception_in_the_block_leaves_dst_unchanged(fakes, tmp_path, existing):
+    dst = tmp_path / "s"
+    if existing:
+        EpisodeStore.create(dst, fakes.meta()).write(make_episode(3))
+    before = _listing(dst) if existing else None
+    with pytest.raises(ValueError, match="truncated source"):
+        with StagedStore(dst) as staged:
+            staged.create(fakes.meta()).write(make_episode(4))
+            raise ValueError("truncated source")
+    assert (_listing(dst) == before) if existing else not dst.exists()
+    assert [p.name for p in tmp_path.iterdir()] == (["s"] if existing else [])  # no temp dir behind
+
+
+def test_staged_store_misuse_is_named(fakes, tmp_path):
+    with pytest.raises(RuntimeError, match="inside its with block"):
+        StagedStore(tmp_path / "s").create(fakes.meta())
+    with pytest.raises(RuntimeError, match="once"):
+        with StagedStore(tmp_path / "s") as staged:
+            staged.create(fakes.meta())
+            staged.create(fakes.meta())
+    with pytest.raises(RuntimeError, match="nothing was staged for .*StagedStore.create was never called"):
+        with StagedStore(tmp_path / "s"):
+            pass
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_truncated_file_fails_load_and_is_flagged(fakes, tmp_path):
