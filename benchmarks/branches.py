@@ -1,4 +1,4 @@
-"""Intervention suites and ground-truth branches from the real game (DESIGN.md, "Controllability").
+"""Intervention suites and ground-truth branches from the real game (docs/design.md, "Controllability").
 
 A *suite* (a YAML file, ``benchmarks/suites/<name>.yaml`` or a user path) lists K alternatives
 for one game, each a name and a script of ``{step, text}`` interventions::

@@ -1,7 +1,7 @@
 """Inverse-dynamics model (IDM): which action group turned frame ``t`` into frame ``t + 1``?
 
 Where the game's state cannot be cloned (MineRL data) there is no real-game ground truth for a
-generated future, so DESIGN.md ("Controllability") scores the *action* a generated clip shows: a
+generated future, so docs/design.md ("Controllability") scores the *action* a generated clip shows: a
 small CNN trained on real frames labels the generated ones, and its scores there are reported
 beside its scores on real held-out frames (the ceiling), as MineWorld does: precision, recall and
 F1 per action group, micro and macro, averaged over tasks (``action_groups.py``). The benchmark

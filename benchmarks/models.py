@@ -1,4 +1,4 @@
-"""What the controllability benchmark gives a model and asks back (DESIGN.md, "Controllability").
+"""What the controllability benchmark gives a model and asks back (docs/design.md, "Controllability").
 
 A :class:`Branch` is one branch point of a real episode: the context the model sees (frames up
 to and including the branch frame, the text events and actions on them) and the K ground-truth
@@ -147,7 +147,7 @@ class BranchPredictor(Protocol):
 
 
 class CopyLast:
-    """Baseline ``copy-last``: every future repeats the branch frame (DESIGN.md, "Baselines").
+    """Baseline ``copy-last``: every future repeats the branch frame (docs/design.md, "Baselines" under "Variants").
 
     Example:
         >>> CopyLast().name

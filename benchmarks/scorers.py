@@ -1,4 +1,4 @@
-"""Scores of generated futures against the real game's (DESIGN.md, "Controllability").
+"""Scores of generated futures against the real game's (docs/design.md, "Controllability").
 
 Conventions (documented in the README's ``results.json`` schema):
 

@@ -16,7 +16,7 @@ so datasets recorded with either agree. When two meanings of a game read the sam
 and the others name the joystick input: "move paddle up (joystick up-right)". Hence phrases are
 unique and ``parse(action_text(a)) == a`` for every action.
 
-Emission (``describe``, DESIGN.md "Data model"): the action phrase (source ``"action"``) on the
+Emission (``describe``, docs/design.md "Data model"): the action phrase (source ``"action"``) on the
 first step of an episode, whenever the action differs from the last one described, and again
 every ``text_every`` steps while it repeats; then captions (source ``"caption"``): "scored a
 point" / "scored N points" for positive reward, "lost a point" / "lost N points" for negative

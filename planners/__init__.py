@@ -1,14 +1,11 @@
 """tv2tv.planners: text planners and ``WorldModelEnv``, the world model as a gymnasium env.
 
-Importing this package registers ``tv2tv/WorldModel-v0`` with gymnasium::
+``import tv2tv`` registers ``tv2tv/WorldModel-v0`` with gymnasium (``tv2tv.register_envs``)::
 
-    import gymnasium, tv2tv.planners
+    import gymnasium, tv2tv
     env = gymnasium.make("tv2tv/WorldModel-v0", checkpoint="runs/pong-tiny")
 """
 
-import gymnasium
+from tv2tv import WORLD_MODEL_ENV_ID, register_envs  # noqa: F401  (re-exported)
 
-WORLD_MODEL_ENV_ID = "tv2tv/WorldModel-v0"
-
-if WORLD_MODEL_ENV_ID not in gymnasium.registry:
-    gymnasium.register(id=WORLD_MODEL_ENV_ID, entry_point="tv2tv.planners.world_model_env:WorldModelEnv")
+register_envs()  # done by `import tv2tv` already; a no-op kept for this module's contract

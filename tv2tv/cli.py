@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         console.print("[yellow]interrupted[/yellow]")
         return 130
     except (UserError, ValueError, TypeError, OSError) as exc:
-        # Library code raises ValueError/TypeError naming the bad value (DESIGN.md, Style):
+        # Library code raises ValueError/TypeError naming the bad value (docs/design.md, Style):
         # the message is the whole story for a user, a traceback only hides it. An OSError
         # naming a file (no space, no permission, a name too long) is about the user's files;
         # any other is a bug and keeps its traceback.

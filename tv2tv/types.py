@@ -1,4 +1,4 @@
-"""Shared small types: text events and episodes (DESIGN.md, "Data model").
+"""Shared small types: text events and episodes (docs/design.md, "Data model").
 
 Frame indexing: ``frames[0]`` is the observation after ``reset``; step ``t`` (0-based) takes
 ``actions[t]`` on ``frames[t]`` and yields ``frames[t + 1]`` and ``rewards[t]``. A text event at

@@ -1,5 +1,5 @@
 """tv2tv.world_model: tokenizer, frame codec, sequences, the MoT network, flow matching,
-Lightning training, checkpoints and rollouts (DESIGN.md, "The model").
+Lightning training, checkpoints and rollouts (docs/design.md, "The model").
 
 Names are imported lazily, so ``import tv2tv.world_model.tokenizer`` stays light (no Lightning).
 

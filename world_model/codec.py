@@ -1,4 +1,4 @@
-"""Frame codecs: frames <-> continuous tokens (DESIGN.md, "Tokens").
+"""Frame codecs: frames <-> continuous tokens (docs/design.md, "Tokens").
 
 Legend: B batch, T frames, H/W/C frame height/width/channels, N tokens per frame, D token dim,
 p patch size, h = H/p, w = W/p.

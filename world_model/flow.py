@@ -1,6 +1,6 @@
 """Rectified flow matching: time sampling, noising, velocity target, ODE integration.
 
-Convention (DESIGN.md, "Clean and noisy chunks"): ``t = 0`` is data, ``t = 1`` is noise,
+Convention (docs/design.md, "Losses"): ``t = 0`` is data, ``t = 1`` is noise,
 ``x_t = (1 - t) x_0 + t eps`` and the network predicts the velocity ``v = eps - x_0``
 (``dx_t/dt``). Sampling integrates from ``t = 1`` (pure noise) down to ``t = 0``. Time is
 drawn from a logit-normal (Esser et al. 2024, "Scaling Rectified Flow Transformers"; TV2TV

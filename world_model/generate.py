@@ -1,4 +1,4 @@
-"""Rollouts that think, then act: KV-cached interleaved generation (DESIGN.md, "Rollout").
+"""Rollouts that think, then act: KV-cached interleaved generation (docs/design.md, "Rollout").
 
 Legend: B batch, L segment length, K context chunks, F frames per chunk, N tokens per frame,
 n = F * N tokens per chunk, P token dim, V vocab.

@@ -1,7 +1,7 @@
 """Text interventions (scripts a user writes) and rollout transcripts.
 
 An *intervention* is a text a user injects at a frame of a rollout: it replaces the model's own
-next text segment there (DESIGN.md, "Rollout"). Two equivalent script forms:
+next text segment there (docs/design.md, "Rollout"). Two equivalent script forms:
 
 * the string form ``"8: move paddle up; 16: move paddle down"``: entries ``FRAME: TEXT``
   separated by ``;`` or newlines; a line starting with ``#`` is a comment; a text that has a

@@ -1,4 +1,4 @@
-"""The Mixture-of-Transformers network of TV2TV (DESIGN.md, "Mixture-of-Transformers").
+"""The Mixture-of-Transformers network of TV2TV (docs/design.md, "Mixture-of-Transformers").
 
 Legend: B batch, L query length, S key length (KV cache + new tokens), D model dim, H heads,
 E head dim (D / H), V vocab, P video token dim, M tokens routed to one tower, F ffn width.

@@ -1,4 +1,4 @@
-"""The interleaved sequence: an episode window -> tokens, ids, masks (DESIGN.md, "Sequence").
+"""The interleaved sequence: an episode window -> tokens, ids, masks (docs/design.md, "Sequence").
 
 Legend: B batch, L sequence length, K chunks per window, n tokens per chunk (F frames x N
 tokens per frame), D token dim.
@@ -264,7 +264,7 @@ def build_attention_mask(modality: torch.Tensor, chunk_id: torch.Tensor, is_nois
                          valid: torch.Tensor | None = None) -> torch.Tensor:
     """The boolean attention mask ``(..., L, L)`` (True = query row may attend to key column).
 
-    Rules (DESIGN.md, "Attention mask"): text is causal; tokens of one chunk copy see each
+    Rules (docs/design.md, "Attention mask"): text is causal; tokens of one chunk copy see each
     other in both directions; a noisy chunk sees everything before its clean twin and itself;
     no other token sees a noisy chunk. Padding keys are hidden from everyone but themselves.
 

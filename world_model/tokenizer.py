@@ -1,4 +1,4 @@
-"""Byte-level text tokenizer with the structural specials of TV2TV (DESIGN.md, "Tokens").
+"""Byte-level text tokenizer with the structural specials of TV2TV (docs/design.md, "Tokens").
 
 Ids ``0..255`` are UTF-8 bytes; then ``BOS``, ``BOF`` (begin frame chunk), ``EOF`` (end frame
 chunk) and ``PAD``; then, for the ``action-id`` baseline only, one id per discrete action plus

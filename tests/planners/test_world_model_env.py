@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-import tv2tv.planners  # noqa: F401  (registers tv2tv/WorldModel-v0)
+import tv2tv  # noqa: F401  (registers tv2tv/WorldModel-v0)
 from tv2tv.planners.world_model_env import WorldModelEnv, text_reward
 from tv2tv.world_model.generate import Generator, SamplingConfig
 
