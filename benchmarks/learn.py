@@ -105,7 +105,7 @@ class Snapshots(Callback):
 
         t = time.perf_counter()
         path = self.out / f"{minutes:06.2f}min"
-        export_world_model(module.model, module.cfg, path, self.meta)
+        export_world_model(module.inference_model, module.cfg, path, self.meta)
         samples = trainer.global_step * module.cfg.data.batch_size
         self.index.append({"minutes": round(minutes, 3), "step": trainer.global_step, "samples": samples,
                            "path": str(path)})

@@ -1,6 +1,6 @@
 """Game probes: read the player's paddle from pixels, and decide if it moved as instructed.
 
-The controllability benchmark (DESIGN.md, "Controllability") asks of a generated future not
+The controllability benchmark (docs/design.md, "Controllability") asks of a generated future not
 only "is it close to the real one" but "did the paddle go where the text said". A probe reads
 the paddle position straight from the frame, so it works on generated frames as well as real
 ones, at any frame size (native ``210 x 160`` or the resized square model frames).
@@ -87,14 +87,14 @@ def _spec(game: str) -> PaddleSpec:
     return PADDLES[game]
 
 
-def _coverage(frame: np.ndarray, spec: PaddleSpec) -> tuple[np.ndarray, np.ndarray]:
+def _coverage(frame: np.ndarray, spec: PaddleSpec, tol: float = _RESIDUAL_TOL) -> tuple[np.ndarray, np.ndarray]:
     """Per-pixel paddle coverage in [0, 1] and an occlusion mask (ball, walls), both ``(H, W)``."""
     bg = np.asarray(spec.background, np.float32)
     d = np.asarray(spec.color, np.float32) - bg                   # (3,)
     x = frame.astype(np.float32) - bg                             # (H, W, 3)
     p = np.clip(x @ d / float(d @ d), 0.0, 1.0)                   # (H, W)
     residual = np.linalg.norm(x - p[..., None] * d, axis=-1)      # (H, W)
-    return p, residual > _RESIDUAL_TOL
+    return p, residual > tol
 
 
 def _overlap(n_px: int, native: int, lo: float, hi: float) -> np.ndarray:
@@ -184,6 +184,42 @@ def paddle_position(frame: np.ndarray, game: str) -> float | None:
     elif mass < 0.9 * length and stop >= hi - 1.0:    # cut off by the far border
         centre = start + length / 2
     return centre - 0.5
+
+
+# The Pong ball is white over the brown field (the field's top and bottom walls, outside the
+# paddle extent, are the same white and are left out). Its tolerance is tighter than a paddle's:
+# the opponent's orange paddle blended into the field lies 40 RGB units off the white line.
+BALLS: dict[str, tuple[int, int, int]] = {"pong": (236, 236, 236)}
+_BALL_TOL = 20.0
+
+
+def ball_position(frame: np.ndarray, game: str) -> tuple[float, float] | None:
+    """The ball's centre ``(row, column)`` in pixels of ``frame``; ``None`` when it is not in play.
+
+    Pixels are weighed by their coverage on the line from the background to the ball colour
+    (resizing blends a 2 x 4 native ball into the field around it), inside the rows the
+    paddle moves over. Only Pong has a ball probe (Breakout's ball has its bricks' colour).
+
+    Example:
+        >>> f = np.zeros((210, 160, 3), np.uint8); f[:] = (144, 72, 17)
+        >>> f[100:104, 60:62] = (236, 236, 236)
+        >>> ball_position(f, "pong")
+        (101.5, 60.5)
+    """
+    if game not in BALLS:
+        raise ValueError(f"no ball probe for game {game!r}; known: {sorted(BALLS)}")
+    spec = _spec(game)
+    ball = PaddleSpec(BALLS[game], spec.background, spec.axis, spec.band, spec.extent, 1, {})
+    cov, off_line = _coverage(frame, ball, _BALL_TOL)
+    cov = np.where(off_line, 0.0, cov)
+    rows = _overlap(frame.shape[0], NATIVE_SHAPE[0], *spec.extent) >= 0.99
+    cov[~rows] = 0.0
+    cov[cov < _RUN_THRESHOLD] = 0.0
+    mass = float(cov.sum())
+    if mass < 0.25:
+        return None
+    r, c = np.indices(cov.shape)
+    return float((cov * r).sum() / mass), float((cov * c).sum() / mass)
 
 
 def followed(frames: np.ndarray, direction: str, game: str, tol: float = 0.1) -> bool:

@@ -6,6 +6,9 @@
   text reports game events in the same words. "scored 3 points" counts 3 times.
 * ``goal_frame_distance(goal)``: the negative mean squared error (pixels in [0, 1]) of the last
   imagined frame to a goal frame.
+* ``track_ball(game)``: keep the paddle level with the ball in the imagined frames (Pong), read
+  from the pixels by the benchmark's probes. Pong pays its points tens of steps after the
+  paddle moves, beyond a plan's horizon; where the ball will be is inside it.
 * any user callable ``ImaginedRollout -> float``: ``make_objective`` passes it through and
   rejects anything else with a ``TypeError`` that names it.
 
@@ -34,7 +37,7 @@ DEFAULT_CAPTION_WEIGHTS: dict[str, float] = {
     "lost a life": -1.0,
     "game over": -1.0,
 }
-OBJECTIVES = ("reward", "goal")
+OBJECTIVES = ("reward", "goal", "track")
 _N_POINTS = re.compile(r"\b(scored|lost) (\d+(?:\.\d+)?) points\b")
 
 
@@ -101,12 +104,50 @@ def goal_frame_distance(goal: np.ndarray) -> Objective:
     return objective
 
 
+def track_ball(game: str) -> Objective:
+    """An objective: minus the mean distance between the player's paddle and the ball along the
+    paddle's axis over the imagined frames, as a share of the frame (``benchmarks.probes``).
+
+    A frame without the paddle scores -1 (the worst: the plan lost it); a frame without the ball
+    in play scores 0 (nothing to track).
+
+    Example:
+        >>> f = np.zeros((1, 210, 160, 3), np.uint8); f[:] = (144, 72, 17)
+        >>> f[0, 100:116, 140:144] = (92, 186, 92); f[0, 100:104, 60:62] = (236, 236, 236)
+        >>> round(track_ball("pong")(ImaginedRollout([], f)), 3)
+        -0.029
+    """
+    from tv2tv.benchmarks.probes import BALLS, PADDLES, ball_position, paddle_position
+
+    if game not in BALLS:
+        raise ValueError(f"objective 'track' reads the ball, which only {sorted(BALLS)} has a probe for; got {game!r}")
+    axis = PADDLES[game].axis
+
+    def objective(rollout: ImaginedRollout) -> float:
+        scores = []
+        for frame in rollout.frames:
+            paddle, ball = paddle_position(frame, game), ball_position(frame, game)
+            if paddle is None:
+                scores.append(-1.0)
+            else:
+                scores.append(0.0 if ball is None else -abs(paddle - ball[axis]) / frame.shape[axis])
+        return float(np.mean(scores))
+
+    objective.__name__ = "track_ball"
+    return objective
+
+
 def make_objective(objective: Any, goal: np.ndarray | None = None,
-                   weights: Mapping[str, float] | None = None) -> Objective:
-    """An objective by name (``"reward"``, ``"goal"``) or a user callable passed through.
+                   weights: Mapping[str, float] | None = None, game: str | None = None) -> Objective:
+    """An objective by name (``"reward"``, ``"goal"``, ``"track"``) or a user callable passed through.
+
+    Args:
+        goal: the goal frame of ``"goal"``; weights: the caption weights of ``"reward"``;
+            game: the probe key of ``"track"`` (``benchmarks.probes.probe_game(env)``).
 
     Raises:
-        ValueError: an unknown name, or ``"goal"`` without a goal frame.
+        ValueError: an unknown name, ``"goal"`` without a goal frame, ``"track"`` for a game
+            without a ball probe.
         TypeError: neither a name nor callable.
 
     Example:
@@ -120,5 +161,7 @@ def make_objective(objective: Any, goal: np.ndarray | None = None,
             if goal is None:
                 raise ValueError("objective 'goal' needs a goal frame")
             return goal_frame_distance(goal)
+        if objective == "track":
+            return track_ball(game or "")
         raise ValueError(f"unknown objective {objective!r}; choose one of {list(OBJECTIVES)} or pass a callable")
     return check_objective(objective)

@@ -38,8 +38,9 @@ def register(sub: Any) -> None:
     p.add_argument("--planner", required=True, metavar="|".join(PLANNERS), help="which planner")
     p.add_argument("--script", help="scripted: '0: move paddle up; 20: move paddle down' or a file")
     p.add_argument("--period", type=int, help="scripted: repeat the script every this many steps")
-    p.add_argument("--objective", default="reward", metavar="reward|goal",
-                   help="search: reward captions the model writes, or distance to --goal")
+    p.add_argument("--objective", default="reward", metavar="reward|goal|track",
+                   help="search: reward captions the model writes, distance to --goal, or (Pong) the "
+                        "paddle kept level with the ball in the imagined frames")
     p.add_argument("--goal", metavar="IMAGE", help="goal frame image for --objective goal")
     p.add_argument("--candidates", type=int, default=12, help="search: candidate plans per decision")
     p.add_argument("--sampled", action="store_true", help="search: candidates sampled from the model's own text")
@@ -53,6 +54,7 @@ def register(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_sampling_args(p)
     p.set_defaults(func=run_plan, ode_steps=4, max_text_tokens=24)
 
@@ -63,6 +65,7 @@ def build_planner(name: str, args: argparse.Namespace, generator: Any) -> tuple[
     Raises:
         ValueError: an unknown planner name (listing the valid ones) or missing options.
     """
+    from tv2tv.benchmarks.probes import probe_game
     from tv2tv.planners.model_planner import GeneratorImagination, ModelPlanner
     from tv2tv.planners.objectives import make_objective
     from tv2tv.planners.scripted import ScriptedPlanner
@@ -82,7 +85,7 @@ def build_planner(name: str, args: argparse.Namespace, generator: Any) -> tuple[
         return ModelPlanner(generator, chunks=-(-args.horizon // f), replan_every=args.replan_every,
                             seed=args.seed), None
     goal = _read_goal(args.goal, generator.meta.frame_shape) if args.goal else None
-    objective = make_objective(args.objective, goal=goal)
+    objective = make_objective(args.objective, goal=goal, game=probe_game(generator.meta.env))
     candidates = ModelCandidates(imagine, args.candidates) if args.sampled else args.candidates
     return SearchPlanner(imagine, candidates, objective, args.horizon, args.replan_every, args.seed), None
 
@@ -115,7 +118,7 @@ def run_plan(args: argparse.Namespace) -> int:
             options["env_kwargs"] = {"text_every": int(meta.extra["text_every"])}
     planner, imagine = build_planner(args.planner, args, generator)
     results = run_planner(args.env, planner, args.episodes, args.max_steps, args.seed, args.out,
-                          name=args.planner, imagine=imagine, **options)
+                          name=args.planner, imagine=imagine, progress=not args.no_progress, **options)
     cols, rows = summary_rows(results)
     table = Table(title=f"{args.planner} planner in {args.env} ({args.episodes} episode(s))")
     for c in cols:

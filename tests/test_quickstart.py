@@ -135,6 +135,11 @@ def test_settings_fingerprints() -> None:
     assert full.record_steps > a.record_steps and full.n_branches > a.n_branches
     assert abs(sum(full.budget_s.values()) - 600) < 1e-6
     assert make_plan(QuickstartConfig(env="ALE/Breakout-v5", smoke=True)).policy == "breakout"
+    # The default: 15 minutes in all, the measured data mix (a third scripted, text every second
+    # step) and enough branch points for a verdict margin of about 0.1.
+    default = make_plan(QuickstartConfig())
+    assert abs(sum(default.budget_s.values()) - 900) < 1e-6 and default.n_branches == 64
+    assert default.sticky_steps == 2 * default.record_steps and default.text_every == 2
 
 
 @pytest.mark.parametrize("args,match", [(["--env", "ALE/Tennis-v5"], "no built-in controllability suite"),

@@ -20,7 +20,7 @@ stage runs it refuses (exit code 2, naming them) files under its output paths th
 does not list, such as a user's own store in ``OUT/data``.
 
 Example:
-    $ tv2tv quickstart                                   # ALE/Pong-v5, 10 minutes, runs/quickstart
+    $ tv2tv quickstart                                   # ALE/Pong-v5, 15 minutes, runs/quickstart
     $ tv2tv quickstart --env ALE/Breakout-v5 --minutes 30 --out runs/breakout
     >>> summary = run_quickstart(QuickstartConfig(smoke=True, out=Path("tmp/qs")))   # doctest: +SKIP
     >>> sorted(summary["results"]["models"])                                         # doctest: +SKIP
@@ -41,16 +41,9 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from tv2tv.manifest import Manifest
+from tv2tv.progress import Advance, progress_bar
 
 STAGES = ("record", "train-text", "train-no-text", "rollouts", "benchmark", "report")
 DEPENDS: dict[str, tuple[str, ...]] = {
@@ -58,11 +51,12 @@ DEPENDS: dict[str, tuple[str, ...]] = {
     "rollouts": ("record", "train-text", "train-no-text"), "benchmark": ("train-text", "train-no-text"),
     "report": ("record", "train-text", "train-no-text", "rollouts", "benchmark"),
 }
-# Share of --minutes per stage, from runs of the defaults on 2 busy CPU cores (record ~16 s,
-# one rollout ~30 s, 10 branch points with the IDM ~100 s); training gets the rest.
-SHARES = {"record": 0.04, "train-text": 0.325, "train-no-text": 0.325, "rollouts": 0.06, "benchmark": 0.22,
+# Share of --minutes per stage, from a run of the defaults on 2 idle CPU cores (15 minutes: record
+# 0:11, rollouts 0:02, 64 branch points with the IDM 1:13, report 0:02); training gets the rest.
+SHARES = {"record": 0.02, "train-text": 0.41, "train-no-text": 0.41, "rollouts": 0.02, "benchmark": 0.11,
           "report": 0.03}
 DEVICES = ("auto", "cpu", "gpu")
+TEXT_EVERY = 2           # the action text is written every second step, as in the measured stores
 TRAIN_OVERHEAD_S = 30.0   # data loading, Lightning start-up and export around the timed fit loop
 STAGES_FORMAT = "tv2tv-quickstart-stages"
 OWNER = "tv2tv quickstart"  # in manifest.json
@@ -95,7 +89,7 @@ class QuickstartConfig:
     """
 
     env: str = "ALE/Pong-v5"
-    minutes: float = 10.0
+    minutes: float = 15.0
     out: Path = Path("runs/quickstart")
     seed: int = 0
     smoke: bool = False
@@ -123,6 +117,7 @@ class Plan:
     frameskip: int
     record_steps: int
     sticky_steps: int
+    text_every: int
     max_episode_steps: int
     train_overrides: tuple[str, ...]
     rollout_frames: int
@@ -177,17 +172,26 @@ def make_plan(cfg: QuickstartConfig) -> Plan:
     scripts = ["; ".join(f"{i * every}: {t}" for i, t in enumerate(order))
                for order in ([texts] if smoke or m < 30 else [texts, texts[::-1]])]
     train = SMOKE_OVERRIDES if smoke else (
-        "optim.warmup_steps=20",  # a CPU budget trains tens of steps: the preset's 100 would never end
+        "optim.warmup_steps=20",  # a CPU budget trains hundreds of steps: the preset's 100 are too many
+        # The clock stops both models (not the preset's 800 steps, which no-text reaches first): a
+        # constant rate after warm-up, with the exported weights averaged (optim.ema_decay), as
+        # `tv2tv bench learn` trains (README, "Learning control").
+        "max_steps=1000000", "optim.min_lr_ratio=1.0",
         f"ckpt_every_steps={500 if accelerator == 'gpu' else 50}")  # so an interrupted run resumes
     plan = Plan(
         env=cfg.env, suite=game, policy=policy, frameskip=4 if cfg.env.startswith("ALE/") else 1,
-        # Frames stay in memory while training (12 KB each): at most 40,000 steps.
-        record_steps=120 if smoke else min(32_000, int(1600 * m)), sticky_steps=40 if smoke else min(8_000, int(400 * m)),
-        max_episode_steps=40 if smoke else 500, train_overrides=tuple(train), rollout_frames=frames,
+        # A third scripted player, two thirds sticky-random play (README, "Learning control"): the
+        # scripted player's action follows from the frames, so alone it teaches the model to ignore
+        # the text; sticky play holds actions as the benchmark's alternatives do. Frames stay in
+        # memory while training (12 KB each).
+        record_steps=120 if smoke else min(8_000, int(550 * m)), sticky_steps=40 if smoke else min(16_000, int(1100 * m)),
+        text_every=TEXT_EVERY, max_episode_steps=40 if smoke else 500, train_overrides=tuple(train),
+        rollout_frames=frames,
         rollout_scripts=tuple(scripts),
         # Short budgets: 4 ODE steps per chunk (half the cost of 8; an undertrained model gains nothing).
         sampling={"ode_steps": 2 if smoke else (4 if m < 30 else 8), "max_text_tokens": 4 if smoke else 16},
-        n_branches=2 if smoke else min(64, max(4, round(m))), horizon=4 if smoke else 8,
+        # 64 branch points from 15 minutes on: the verdict's noise margin is then about ±0.10.
+        n_branches=2 if smoke else min(64, max(4, round(4.3 * m))), horizon=4 if smoke else 8,
         context_frames=4 if smoke else 8, bench_seed=cfg.seed + 1000, idm_steps=5 if smoke else 300,
         # The IDM needs ~250 steps to start separating Pong's paddle moves (benchmarks/idm.py).
         idm_collect_steps=200 if smoke else 2000, n_videos=1 if smoke else 2, accelerator=accelerator,
@@ -234,7 +238,7 @@ def stage_settings(cfg: QuickstartConfig, plan: Plan, stage: str) -> dict[str, A
     """The settings that decide a stage's outputs (a change redoes it and its dependents)."""
     p = asdict(plan)
     keys = {
-        "record": ("env", "policy", "frameskip", "record_steps", "sticky_steps", "max_episode_steps"),
+        "record": ("env", "policy", "frameskip", "record_steps", "sticky_steps", "text_every", "max_episode_steps"),
         "train-text": ("train_overrides", "accelerator"), "train-no-text": ("train_overrides", "accelerator"),
         "rollouts": ("rollout_frames", "rollout_scripts", "sampling"),
         "benchmark": ("suite", "sampling", "n_branches", "horizon", "context_frames", "bench_seed",
@@ -268,11 +272,6 @@ class Context:
     def fresh(self, rel: str) -> Path:
         """Remove what an earlier (other or interrupted) run of a stage left at ``OUT/rel``."""
         return self.manifest.reset(rel)
-
-    def progress(self, what: str) -> Progress:
-        return Progress(TextColumn(f"[bold]{what}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        TextColumn("eta"), TimeRemainingColumn(), console=self.console, transient=True,
-                        disable=not self.cfg.progress)
 
 
 def _fmt_s(s: float) -> str:
@@ -376,7 +375,7 @@ def stage_record(ctx: Context) -> dict[str, Any]:
     p, cfg = ctx.plan, ctx.cfg
     store = ctx.fresh("data")  # a half recording is redone: it takes seconds
     common = {"frameskip": p.frameskip, "workers": 1 if cfg.smoke else 2, "max_episode_steps": p.max_episode_steps,
-              "progress": cfg.progress}
+              "progress": cfg.progress, "text_every": p.text_every}
     scripted = record(p.env, store, steps=p.record_steps, policy=p.policy, seed=cfg.seed, **common)
     sticky = record(p.env, store, steps=p.sticky_steps, policy="sticky", seed=cfg.seed + 1, **common)
     return {"files": ["data/dataset.json"], "episodes": sticky.store_episodes,
@@ -453,14 +452,11 @@ def stage_rollouts(ctx: Context) -> dict[str, Any]:
     episode = _scripted_episode(EpisodeStore.open(ctx.path("data")), plan.policy, 2 * window)
     context = episode_prefix(episode, min(episode.num_steps, 2 * window), window)
     files = []
-    with ctx.progress("rolling out") as bar:
-        task = bar.add_task("rollouts", total=2 * n * len(plan.rollout_scripts))
+    with progress_bar("rolling out (frames)", 2 * n * len(plan.rollout_scripts), ctx.cfg.progress,
+                      ctx.console) as advance:
         for i, script in enumerate(plan.rollout_scripts):
-            done = 2 * n * i
-            a = text.generate(context, n, parse_script(script), seed=ctx.cfg.seed + i,
-                              progress=lambda f, d=done: bar.update(task, completed=d + f))
-            b = no_text.generate(context, n, (), seed=ctx.cfg.seed + i,
-                                 progress=lambda f, d=done: bar.update(task, completed=d + n + f))
+            a = text.generate(context, n, parse_script(script), seed=ctx.cfg.seed + i, progress=_steps(advance))
+            b = no_text.generate(context, n, (), seed=ctx.cfg.seed + i, progress=_steps(advance))
             shown = a.context_frames[-4:]
             video = side_by_side([np.concatenate([shown, a.frames[0]]), np.concatenate([shown, b.frames[0]])],
                                  ["text", "no-text"])
@@ -476,6 +472,17 @@ def stage_rollouts(ctx: Context) -> dict[str, Any]:
                               "context_frames_shown": len(shown)})
             files += [f"rollouts/rollout{i}{s}" for s in (".mp4", ".webm", ".json")]
     return {"files": files, "scripts": list(plan.rollout_scripts)}
+
+
+def _steps(advance: Advance) -> Callable[[int], None]:
+    """A ``generate(progress=...)`` callback (frames done so far) that moves ``advance`` on."""
+    done = 0
+
+    def progress(frames: int) -> None:
+        nonlocal done
+        advance(frames - done)
+        done = frames
+    return progress
 
 
 def _scripted_episode(store: Any, policy: str, min_steps: int) -> Any:
@@ -517,7 +524,7 @@ def register(sub: Any) -> None:
                     "out with text interventions, score controllability against the real game and write "
                     "report.html/report.md. Re-running resumes finished stages.")
     p.add_argument("--env", default="ALE/Pong-v5", help="game with a built-in suite (ALE/Pong-v5, ALE/Breakout-v5)")
-    p.add_argument("--minutes", type=float, default=10.0, help="total time budget in minutes (default 10)")
+    p.add_argument("--minutes", type=float, default=15.0, help="total time budget in minutes (default 15)")
     p.add_argument("--out", default="runs/quickstart", help="output directory (default runs/quickstart)")
     p.add_argument("--seed", type=int, default=0, help="seed of recording, training and rollouts")
     p.add_argument("--smoke", action="store_true", help="seconds-sized run of every stage (tests, a first look)")

@@ -157,7 +157,8 @@ def _why(e: Exception) -> str:
 
 
 def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], TrainConfig]:
-    """The network weights and config of a run dir, ``model.safetensors`` or ``.ckpt``.
+    """The network weights and config of a run dir, ``model.safetensors`` or ``.ckpt`` (from a
+    checkpoint of a run with ``optim.ema_decay``, its averaged weights, as the export has).
 
     Raises:
         ValueError: a file that is not what it should be, or a ``config.json`` that says another
@@ -170,7 +171,8 @@ def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], TrainConfig]:
     if path.suffix == ".ckpt":
         ckpt = load_checkpoint(path)
         cfg, _ = checkpoint_config(ckpt, path)
-        state = {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
+        prefix = "ema." if any(k.startswith("ema.") for k in ckpt["state_dict"]) else "model."   # optim.ema_decay
+        state = {k[len(prefix):]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
         return state, cfg
     cfg, _ = read_export_config(path)
     state, header = _read_safetensors(path)

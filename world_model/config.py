@@ -227,7 +227,15 @@ class DataConfig:
 @dataclass
 class OptimConfig:
     """AdamW with linear warmup and cosine decay to ``min_lr_ratio * lr`` at ``schedule_steps``
-    (``None``: the run's ``max_steps``; set it to stop a run early on the same schedule)."""
+    (``None``: the run's ``max_steps``; set it to stop a run early on the same schedule).
+
+    ``ema_decay``: keep an exponential moving average of the weights (0: off), updated after
+    every optimizer step with decay ``min(ema_decay, (1 + step) / (10 + step))`` so that it
+    follows the first steps closely. The average is what validation, snapshots and the exported
+    ``model.safetensors`` use; both sets of weights are in every checkpoint (exact resume).
+    Averaging weights removes the step-to-step noise of a high learning rate, which a rollout
+    otherwise paints into the pixels that do not move (issue 12).
+    """
 
     lr: float = 1e-3
     weight_decay: float = 0.01
@@ -236,6 +244,7 @@ class OptimConfig:
     min_lr_ratio: float = 0.1
     grad_clip: float = 1.0
     schedule_steps: int | None = None
+    ema_decay: float = 0.0
 
 
 @dataclass
@@ -302,6 +311,7 @@ class TrainConfig:
             ("optim.min_lr_ratio", o.min_lr_ratio, 0 <= o.min_lr_ratio <= 1, "in [0, 1]"),
             ("optim.grad_clip", o.grad_clip, fin(o.grad_clip) and o.grad_clip >= 0, "a finite number >= 0 (0: off)"),
             ("optim.schedule_steps", o.schedule_steps, o.schedule_steps is None or o.schedule_steps >= 1, ">= 1 (or unset)"),
+            ("optim.ema_decay", o.ema_decay, 0 <= o.ema_decay < 1, "in [0, 1) (0: off)"),
             ("flow.loss_weight", f.loss_weight, fin(f.loss_weight) and f.loss_weight >= 0, "a finite number >= 0"),
             ("flow.time_mu", f.time_mu, fin(f.time_mu), "a finite number"),
             ("flow.time_sigma", f.time_sigma, fin(f.time_sigma) and f.time_sigma > 0, "a finite number > 0"),

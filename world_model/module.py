@@ -2,10 +2,12 @@
 
 Legend: B batch, L sequence, K chunks per window, P token dim.
 
-``loss = ce_text + lambda * mse_flow`` (DESIGN.md, "Losses"). One ``model_step`` serves
+``loss = ce_text + lambda * mse_flow`` (docs/design.md, "Losses"). One ``model_step`` serves
 training and validation. All randomness of a step (flow times, noise, noised context) comes
 from a generator seeded by ``(seed, global_step, rank)``, so runs are reproducible and a
-resumed run continues the same loss curve without restoring RNG state.
+resumed run continues the same loss curve without restoring RNG state. With
+``optim.ema_decay`` the module also holds ``ema``, the average of the weights, and
+``inference_model`` (what validation, snapshots and exports use) is it.
 
 Example:
     >>> module = WorldModelModule(cfg)                       # a resolved TrainConfig  # doctest: +SKIP
@@ -16,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any
 
@@ -53,6 +56,25 @@ class WorldModelModule(L.LightningModule):
         self.cfg = cfg
         self.save_hyperparameters({"cfg": to_dict(cfg)})
         self.model = MoT(cfg.model)
+        self.ema: MoT | None = None
+        if cfg.optim.ema_decay > 0:
+            self.ema = copy.deepcopy(self.model).requires_grad_(False)
+
+    @property
+    def inference_model(self) -> MoT:
+        """The weights to evaluate and export: the average with ``optim.ema_decay``, else the trained ones."""
+        return self.model if self.ema is None else self.ema
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        """Move the average toward the weights after optimizer step ``global_step``."""
+        if self.ema is None:
+            return
+        step = self.global_step
+        decay = min(self.cfg.optim.ema_decay, (1 + step) / (10 + step))
+        torch._foreach_lerp_(list(self.ema.parameters()), list(self.model.parameters()), 1.0 - decay)
+        for avg, buf in zip(self.ema.buffers(), self.model.buffers()):
+            avg.copy_(buf)
 
     # -- the shared step -----------------------------------------------------------------------
     def prepare_inputs(self, batch: SequenceBatch, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -73,13 +95,15 @@ class WorldModelModule(L.LightningModule):
         video = add_noise(batch.video, eps, t_tok[..., None])
         return video, t_tok, velocity_target(batch.video, eps)
 
-    def model_step(self, batch: SequenceBatch, gen: torch.Generator) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Total loss and its parts ``{"text": ce, "flow": mse}`` for one batch."""
+    def model_step(self, batch: SequenceBatch, gen: torch.Generator,
+                   net: MoT | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Total loss and its parts ``{"text": ce, "flow": mse}`` for one batch (of ``net``,
+        default the trained weights)."""
+        net = self.model if net is None else net
         video, flow_t, target = self.prepare_inputs(batch, gen)
         mask = build_attention_mask(batch.modality, batch.chunk_id, batch.is_noisy, batch.valid)  # (B, L, L)
-        out = self.model(batch.tokens, video, batch.modality, batch.position, batch.frame_index,
-                         batch.patch_index, flow_t, mask, anchor=batch.anchor,
-                         text_cond=self.model.sequence_text_cond(batch))
+        out = net(batch.tokens, video, batch.modality, batch.position, batch.frame_index,
+                  batch.patch_index, flow_t, mask, anchor=batch.anchor, text_cond=net.sequence_text_cond(batch))
         has_text = batch.text_target != IGNORE
         if bool(has_text.any()):
             text = F.cross_entropy(out.logits[has_text], batch.text_target[has_text])
@@ -114,9 +138,15 @@ class WorldModelModule(L.LightningModule):
         self.log("train/lr", self.optimizers().param_groups[0]["lr"], batch_size=b)  # type: ignore[union-attr]
         return loss
 
+    def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
+        # The average moves with every optimizer step, before any callback (a checkpoint saved at
+        # the end of this batch holds both, so a resumed run continues the same average).
+        super().optimizer_step(*args, **kwargs)
+        self.update_ema()
+
     def validation_step(self, batch: SequenceBatch, batch_idx: int) -> None:
         gen = step_generator(self.cfg.seed, batch_idx, 0, self.device, stream=1)   # same noise every check
-        loss, parts = self.model_step(batch, gen)
+        loss, parts = self.model_step(batch, gen, self.inference_model)
         b = batch.tokens.shape[0]
         self.log("val/loss", loss, batch_size=b, sync_dist=True, prog_bar=True)
         self.log("val/text_loss", parts["text"], batch_size=b, sync_dist=True)
@@ -130,13 +160,13 @@ class WorldModelModule(L.LightningModule):
         x0 = batch.video[(batch.chunk_id == k) & batch.is_noisy].reshape(batch.tokens.shape[0], -1,
                                                                           batch.video.shape[-1])
         fc = self.cfg.flow
-        x_hat = sample_chunk(self.model, batch, k, fc.sample_steps, fc.sample_method, generator=gen)
+        x_hat = sample_chunk(self.inference_model, batch, k, fc.sample_steps, fc.sample_method, generator=gen)
         return psnr(x_hat, x0).mean()
 
     def configure_optimizers(self) -> dict[str, Any]:
         oc = self.cfg.optim
-        decay = [p for p in self.parameters() if p.dim() >= 2]
-        no_decay = [p for p in self.parameters() if p.dim() < 2]
+        decay = [p for p in self.model.parameters() if p.dim() >= 2]
+        no_decay = [p for p in self.model.parameters() if p.dim() < 2]
         opt = torch.optim.AdamW([{"params": decay, "weight_decay": oc.weight_decay},
                                  {"params": no_decay, "weight_decay": 0.0}], lr=oc.lr, betas=oc.betas,
                                 foreach=True)

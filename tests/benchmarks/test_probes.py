@@ -1,11 +1,11 @@
-"""The paddle probe against the console RAM on real frames, and the follow rule."""
+"""The paddle and ball probes against the console RAM on real frames, and the follow rule."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from tv2tv.benchmarks.probes import followed, paddle_position, probe_game
+from tv2tv.benchmarks.probes import ball_position, followed, paddle_position, probe_game
 from tv2tv.envs.atari import ram
 from tv2tv.envs.registry import make_env
 
@@ -45,6 +45,36 @@ def test_probe_within_one_pixel_of_ram(game: str) -> None:
     assert err.max() <= 1.0, f"probe off RAM by {err.max():.2f} px at frame {1 + 2 * err.argmax()}"
     # One RAM unit is one native pixel, scaled by the resize (210 rows or 160 columns -> 64).
     assert coef[0] == pytest.approx(SIZE / (210 if game == "pong" else 160), rel=0.03)
+
+
+def test_ball_probe_within_one_pixel_of_ram() -> None:
+    """Pong's RAM[54] is the ball's row and RAM[49] its column (native pixels, fixed offsets)."""
+    env = make_env(ENV["pong"], frame_size=SIZE, seed=5)
+    env.reset()
+    rng = np.random.default_rng(5)
+    found, rows, cols, absent = [], [], [], 0
+    for _ in range(400):
+        obs, _, term, trunc, _ = env.step(int(rng.integers(env.action_space.n)))
+        pos = ball_position(obs, "pong")
+        r = ram(env)
+        if pos is None:
+            absent += 1
+            continue
+        found.append(pos)
+        rows.append(float(r[54]))
+        cols.append(float(r[49]))
+        if term or trunc:
+            env.reset()
+    pos = np.asarray(found)
+    assert len(pos) > 200 and absent > 0             # in play most of the time, and out between points
+    for values, k, native in ((rows, 0, 210), (cols, 1, 160)):
+        a = np.stack([values, np.ones(len(values))], axis=1)
+        coef, *_ = np.linalg.lstsq(a[::2], pos[::2, k], rcond=None)
+        err = np.abs(a[1::2] @ coef - pos[1::2, k])
+        assert err.max() <= 1.0, f"ball probe off RAM by {err.max():.2f} px on axis {k}"
+        assert coef[0] == pytest.approx(SIZE / native, rel=0.03)
+    with pytest.raises(ValueError, match="no ball probe for game 'breakout'"):
+        ball_position(obs, "breakout")
 
 
 def _pong_frame(top: int) -> np.ndarray:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tv2tv.planners.base import ImaginedRollout, check_objective
-from tv2tv.planners.objectives import goal_frame_distance, make_objective, reward_captions
+from tv2tv.planners.objectives import goal_frame_distance, make_objective, reward_captions, track_ball
 
 
 def _rollout(texts=(), frames=None) -> ImaginedRollout:
@@ -44,6 +44,29 @@ def test_goal_frame_distance_ranks_closer_frames_higher() -> None:
         obj(_rollout(frames=np.zeros((1, 8, 8, 3), np.uint8)))
     with pytest.raises(ValueError, match="goal"):
         goal_frame_distance(np.zeros((4, 4), np.uint8))
+
+
+def _pong(paddle_top: int | None, ball_row: int | None) -> np.ndarray:
+    f = np.zeros((210, 160, 3), np.uint8)
+    f[:] = (144, 72, 17)
+    if paddle_top is not None:
+        f[paddle_top:paddle_top + 16, 140:144] = (92, 186, 92)
+    if ball_row is not None:
+        f[ball_row:ball_row + 4, 80:82] = (236, 236, 236)
+    return f
+
+
+def test_track_ball_prefers_the_paddle_level_with_the_ball() -> None:
+    obj = make_objective("track", game="pong")
+    level = obj(ImaginedRollout([], np.stack([_pong(100, 106), _pong(110, 116)])))
+    apart = obj(ImaginedRollout([], np.stack([_pong(100, 60), _pong(110, 170)])))
+    lost = obj(ImaginedRollout([], np.stack([_pong(None, 106), _pong(None, 116)])))
+    assert lost == -1.0 < apart < level == pytest.approx(0.0, abs=0.01)
+    assert obj(ImaginedRollout([], _pong(100, None)[None])) == 0.0      # no ball in play
+    with pytest.raises(ValueError, match="only \\['pong'\\] has a probe for; got 'breakout'"):
+        track_ball("breakout")
+    with pytest.raises(ValueError, match="got ''"):
+        make_objective("track")
 
 
 def test_make_objective_names_callables_and_errors() -> None:

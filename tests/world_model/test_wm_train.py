@@ -37,23 +37,29 @@ def _train(make_cfg, store: Path, run: Path, *overrides: str, resume: bool = Fal
     return train(cfg, run, LaunchConfig(accelerator="cpu", progress=False), resume=resume)
 
 
+def _state(run: Path) -> dict[str, torch.Tensor]:
+    """Every tensor of a run's last.ckpt (the trained weights, and the average with optim.ema_decay)."""
+    return torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+
+
+@pytest.mark.parametrize("ema", [(), ("optim.ema_decay=0.9",)], ids=["plain", "ema"])
 def test_seeded_runs_are_identical_and_resume_continues_the_curve(make_cfg, synthetic_store: Path,
-                                                                  tmp_path: Path) -> None:
-    a = _train(make_cfg, synthetic_store, tmp_path / "a")
-    b = _train(make_cfg, synthetic_store, tmp_path / "b")
+                                                                  tmp_path: Path, ema: tuple[str, ...]) -> None:
+    a = _train(make_cfg, synthetic_store, tmp_path / "a", *ema)
+    b = _train(make_cfg, synthetic_store, tmp_path / "b", *ema)
     la, lb = _losses(a), _losses(b)
     assert sorted(la) == list(range(6)) and la == lb
-    wa, _ = read_weights(a / "checkpoints" / "last.ckpt")
-    wb, _ = read_weights(b / "checkpoints" / "last.ckpt")
-    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    sa, sb = _state(a), _state(b)
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
     # 3 steps, then resume to 6 on the same schedule: the same curve and the same weights.
     c = tmp_path / "c"
-    _train(make_cfg, synthetic_store, c, "max_steps=3", "optim.schedule_steps=6")
+    _train(make_cfg, synthetic_store, c, *ema, "max_steps=3", "optim.schedule_steps=6")
     assert sorted(_losses(c)) == [0, 1, 2]
-    _train(make_cfg, synthetic_store, c, "max_steps=6", "optim.schedule_steps=6", resume=True)
+    _train(make_cfg, synthetic_store, c, *ema, "max_steps=6", "optim.schedule_steps=6", resume=True)
     assert _losses(c) == la
-    wc, _ = read_weights(c / "checkpoints" / "last.ckpt")
-    assert all(torch.equal(wa[k], wc[k]) for k in wa)
+    sa, sc = _state(a), _state(c)
+    assert sorted(sa) == sorted(sc) and all(torch.equal(sa[k], sc[k]) for k in sa)
+    assert any(k.startswith("ema.") for k in sa) == bool(ema)
 
 
 def test_export_round_trip_and_load_errors(make_cfg, synthetic_store: Path, tmp_path: Path) -> None:
