@@ -77,7 +77,7 @@ class _Runner:
         dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(precision)
         self.autocast = torch.autocast(device.type, dtype=dtype) if dtype else nullcontext()
         self.times: list[float] = []
-        self.params = sum(p.numel() for p in self.module.parameters())
+        self.params = sum(p.numel() for p in self.module.model.parameters())
 
     def step(self, i: int, record: bool) -> None:
         sync = torch.cuda.synchronize if self.device.type == "cuda" else (lambda: None)
