@@ -87,10 +87,12 @@ def _spec(game: str) -> PaddleSpec:
     return PADDLES[game]
 
 
-def _coverage(frame: np.ndarray, spec: PaddleSpec, tol: float = _RESIDUAL_TOL) -> tuple[np.ndarray, np.ndarray]:
-    """Per-pixel paddle coverage in [0, 1] and an occlusion mask (ball, walls), both ``(H, W)``."""
-    bg = np.asarray(spec.background, np.float32)
-    d = np.asarray(spec.color, np.float32) - bg                   # (3,)
+def _coverage(frame: np.ndarray, color: tuple[int, int, int], background: tuple[int, int, int],
+              tol: float = _RESIDUAL_TOL) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel coverage of ``color`` over ``background`` in [0, 1] and the mask of pixels off
+    that line (for a paddle: the ball, walls), both ``(H, W)``."""
+    bg = np.asarray(background, np.float32)
+    d = np.asarray(color, np.float32) - bg                        # (3,)
     x = frame.astype(np.float32) - bg                             # (H, W, 3)
     p = np.clip(x @ d / float(d @ d), 0.0, 1.0)                   # (H, W)
     residual = np.linalg.norm(x - p[..., None] * d, axis=-1)      # (H, W)
@@ -106,7 +108,7 @@ def _overlap(n_px: int, native: int, lo: float, hi: float) -> np.ndarray:
 
 def _profile(frame: np.ndarray, spec: PaddleSpec) -> tuple[np.ndarray, float]:
     """Coverage along the movement axis (1-D) and the pixel scale (frame px per native px)."""
-    cov, occluded = _coverage(frame, spec)
+    cov, occluded = _coverage(frame, spec.color, spec.background)
     if spec.axis == 1:
         cov, occluded = cov.T, occluded.T                         # (along, across)
     n_along, n_across = cov.shape
@@ -209,8 +211,7 @@ def ball_position(frame: np.ndarray, game: str) -> tuple[float, float] | None:
     if game not in BALLS:
         raise ValueError(f"no ball probe for game {game!r}; known: {sorted(BALLS)}")
     spec = _spec(game)
-    ball = PaddleSpec(BALLS[game], spec.background, spec.axis, spec.band, spec.extent, 1, {})
-    cov, off_line = _coverage(frame, ball, _BALL_TOL)
+    cov, off_line = _coverage(frame, BALLS[game], spec.background, _BALL_TOL)
     cov = np.where(off_line, 0.0, cov)
     rows = _overlap(frame.shape[0], NATIVE_SHAPE[0], *spec.extent) >= 0.99
     cov[~rows] = 0.0
