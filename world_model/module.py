@@ -77,8 +77,11 @@ class WorldModelModule(L.LightningModule):
             avg.copy_(buf)
 
     # -- the shared step -----------------------------------------------------------------------
-    def prepare_inputs(self, batch: SequenceBatch, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Noise the chunks: returns video input ``(B, L, P)``, flow_t ``(B, L)``, velocity target."""
+    def prepare_inputs(self, batch: SequenceBatch, gen: torch.Generator
+                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Noise the chunks: returns video input ``(B, L, P)``, flow_t ``(B, L)``, velocity target
+        and the anchor input ``(B, L, P)`` (``batch.anchor``, noised with its frame when
+        ``sequence.p_noisy_context`` noised that frame: see ``noised_anchor``)."""
         b = batch.tokens.shape[0]
         k = batch.num_chunks()
         dev = batch.video.device
@@ -93,17 +96,18 @@ class WorldModelModule(L.LightningModule):
             t_tok = t_tok + torch.gather(t_ctx, 1, cid) * (is_video & ~batch.is_noisy)
         eps = torch.randn(batch.video.shape, generator=gen, device=dev)                            # (B, L, P)
         video = add_noise(batch.video, eps, t_tok[..., None])
-        return video, t_tok, velocity_target(batch.video, eps)
+        anchor = noised_anchor(batch, video, sc.frames_per_chunk) if sc.p_noisy_context > 0 else batch.anchor
+        return video, t_tok, velocity_target(batch.video, eps), anchor
 
     def model_step(self, batch: SequenceBatch, gen: torch.Generator,
                    net: MoT | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Total loss and its parts ``{"text": ce, "flow": mse}`` for one batch (of ``net``,
         default the trained weights)."""
         net = self.model if net is None else net
-        video, flow_t, target = self.prepare_inputs(batch, gen)
+        video, flow_t, target, anchor = self.prepare_inputs(batch, gen)
         mask = build_attention_mask(batch.modality, batch.chunk_id, batch.is_noisy, batch.valid)  # (B, L, L)
         out = net(batch.tokens, video, batch.modality, batch.position, batch.frame_index,
-                  batch.patch_index, flow_t, mask, anchor=batch.anchor, text_cond=net.sequence_text_cond(batch))
+                  batch.patch_index, flow_t, mask, anchor=anchor, text_cond=net.sequence_text_cond(batch))
         has_text = batch.text_target != IGNORE
         if bool(has_text.any()):
             text = F.cross_entropy(out.logits[has_text], batch.text_target[has_text])
@@ -173,6 +177,24 @@ class WorldModelModule(L.LightningModule):
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(oc.warmup_steps, oc.schedule_steps or self.cfg.max_steps,
                                                                  oc.min_lr_ratio))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def noised_anchor(batch: SequenceBatch, video: torch.Tensor, frames_per_chunk: int) -> torch.Tensor:
+    """The anchor as a rollout would give it: each noisy token's anchor patch taken from the
+    model's input ``video (B, L, P)`` at the same patch of the last frame of the previous
+    clean chunk, so a context frame noised for exposure bias is noised in the anchor too
+    (the same noise). Where that frame is clean this equals ``batch.anchor``."""
+    b, _ = batch.chunk_id.shape
+    is_video = batch.modality == VIDEO
+    source = is_video & ~batch.is_noisy & (batch.frame_index == frames_per_chunk - 1)     # (B, L)
+    table = torch.zeros(b, batch.num_chunks(), int(batch.patch_index.max()) + 1, dtype=torch.long,
+                        device=video.device)                                               # (B, K, N)
+    bi, li = source.nonzero(as_tuple=True)
+    table[bi, batch.chunk_id[bi, li], batch.patch_index[bi, li]] = li
+    bi, li = (is_video & batch.is_noisy & (batch.chunk_id > 0)).nonzero(as_tuple=True)
+    anchor = batch.anchor.clone()
+    anchor[bi, li] = video[bi, table[bi, batch.chunk_id[bi, li] - 1, batch.patch_index[bi, li]]]
+    return anchor
 
 
 def lr_lambda(warmup: int, total: int, min_ratio: float):  # noqa: ANN201 - a closure

@@ -28,7 +28,7 @@ def test_x0_and_velocity_losses_weigh_the_same_error_differently(make_cfg, synth
     x0, _ = _setup(make_cfg, synthetic_store, "flow.loss=x0", "model.x0_min_t=0.0001")
     x0.model.load_state_dict(vel.model.state_dict())
     gen = step_generator(0, 0, 0, "cpu")
-    video, flow_t, target = vel.prepare_inputs(batch, gen)
+    video, flow_t, target, _ = vel.prepare_inputs(batch, gen)
     from tv2tv.world_model.sequence import build_attention_mask
 
     mask = build_attention_mask(batch.modality, batch.chunk_id, batch.is_noisy, batch.valid)
@@ -46,7 +46,7 @@ def test_x0_and_velocity_losses_weigh_the_same_error_differently(make_cfg, synth
 def test_change_weight_counts_only_values_that_moved(make_cfg, synthetic_store: Path) -> None:
     plain, batch = _setup(make_cfg, synthetic_store, "flow.loss=x0")
     weighted, _ = _setup(make_cfg, synthetic_store, "flow.loss=x0", "flow.change_weight=20")
-    video, flow_t, target = plain.prepare_inputs(batch, step_generator(0, 0, 0, "cpu"))
+    video, flow_t, target, _ = plain.prepare_inputs(batch, step_generator(0, 0, 0, "cpu"))
     from tv2tv.world_model.sequence import build_attention_mask
 
     mask = build_attention_mask(batch.modality, batch.chunk_id, batch.is_noisy, batch.valid)
@@ -66,3 +66,30 @@ def test_bad_flow_loss_settings_are_named(make_cfg, synthetic_store: Path) -> No
         make_cfg(synthetic_store, "flow.change_weight=-1").validate()
     with pytest.raises(ValueError, match="model.prediction"):
         make_cfg(synthetic_store, "flow.loss=x0", "model.prediction=velocity", "model.residual=false").validate()
+
+
+def test_noised_context_reaches_the_anchor_with_the_same_noise(make_cfg, synthetic_store: Path) -> None:
+    from tv2tv.world_model.sequence import VIDEO, chunk_anchor
+
+    clean, batch = _setup(make_cfg, synthetic_store, "flow.loss=x0")
+    video, flow_t, _, anchor = clean.prepare_inputs(batch, step_generator(0, 0, 0, "cpu"))
+    context = (batch.modality == VIDEO) & ~batch.is_noisy
+    assert float(flow_t[context].abs().max()) == 0.0 and torch.equal(anchor, batch.anchor)
+
+    noised, _ = _setup(make_cfg, synthetic_store, "flow.loss=x0", "sequence.p_noisy_context=1",
+                       "sequence.noisy_context_max_t=0.5")
+    video, flow_t, _, anchor = noised.prepare_inputs(batch, step_generator(0, 0, 0, "cpu"))
+    assert float(flow_t[context].min()) >= 0.0 and float(flow_t[context].max()) > 0.05
+    assert float(flow_t[context].max()) < 0.5
+    n = int(batch.patch_index.max()) + 1
+    for b in range(batch.tokens.shape[0]):
+        for k in range(1, int(batch.chunk_id[b].max()) + 1):
+            noisy_k = (batch.chunk_id[b] == k) & batch.is_noisy[b]
+            if not bool(noisy_k.any()):
+                continue
+            prev = (batch.chunk_id[b] == k - 1) & context[b]
+            # what the model reads of the previous chunk, noised, is what its anchor holds
+            expected = chunk_anchor(video[b][prev], n)
+            assert torch.equal(anchor[b][noisy_k], expected)
+            assert not torch.equal(anchor[b][noisy_k], batch.anchor[b][noisy_k])
+    assert torch.equal(anchor[~batch.is_noisy], batch.anchor[~batch.is_noisy])

@@ -18,7 +18,7 @@ VIDEO_SIDE = ("towers.1.", "video_in", "patch_emb", "frame_emb", "time_mlp", "vi
 
 def _losses(module: WorldModelModule, batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # noqa: ANN001
     """(velocity output, text loss, flow loss) of one batch with fixed noise."""
-    video, flow_t, target = module.prepare_inputs(batch, step_generator(0, 0, 0, "cpu"))
+    video, flow_t, target, _ = module.prepare_inputs(batch, step_generator(0, 0, 0, "cpu"))
     mask = build_attention_mask(batch.modality, batch.chunk_id, batch.is_noisy, batch.valid)
     out = module.model(batch.tokens, video, batch.modality, batch.position, batch.frame_index, batch.patch_index,
                        flow_t, mask, anchor=batch.anchor, text_cond=module.model.sequence_text_cond(batch))
