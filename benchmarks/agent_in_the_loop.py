@@ -105,20 +105,16 @@ def _require_sb3() -> Any:
     return stable_baselines3
 
 
-def _env_kwargs(meta: Any) -> dict[str, Any]:
-    return {"text_every": int(meta.extra["text_every"])} if "text_every" in meta.extra else {}
-
-
 def random_contexts(env_name: str, meta: Any, episodes: int, steps: int, seed: int) -> list[Any]:
-    """``episodes`` real episodes of ``steps`` random steps (frames and texter text), as contexts."""
-    from tv2tv.envs.registry import make_env
+    """``episodes`` real episodes of ``steps`` random steps (frames and texter text), as contexts;
+    ``env_name`` is built as the store ``meta`` recorded its game (``recorders.record.env_for``)."""
     from tv2tv.planners.act import play_policy
     from tv2tv.recorders.policies import make_policy
+    from tv2tv.recorders.record import env_for
 
-    env = make_env(env_name, frame_size=int(meta.frame_shape[0]), frameskip=int(meta.frameskip), seed=seed,
-                   **_env_kwargs(meta))
+    env = env_for(meta, seed=seed, name=env_name)
     try:
-        return [play_policy(env, make_policy("random", env, seed=seed + k), seed + k, steps).to_episode(env_name)
+        return [play_policy(env, make_policy("random", env, seed=seed + k), seed + k, steps).episode(env_name)
                 for k in range(episodes)]
     finally:
         env.close()
@@ -146,10 +142,10 @@ def run_agent_loop(cfg: AgentLoopConfig, out: str | Path | None = None) -> dict[
     """
     sb3 = _require_sb3()
     from tv2tv.envs.atari_texter import game_key
-    from tv2tv.envs.registry import make_env
     from tv2tv.planners.act import game_counts, play_policy
     from tv2tv.planners.world_model_env import WorldModelEnv
     from tv2tv.recorders.policies import make_policy
+    from tv2tv.recorders.record import env_for
     from tv2tv.world_model.generate import Generator, SamplingConfig
 
     cfg.validate()
@@ -158,8 +154,7 @@ def run_agent_loop(cfg: AgentLoopConfig, out: str | Path | None = None) -> dict[
     meta = gen.meta
     env_name = cfg.env or meta.env
     contexts = cfg.contexts or random_contexts(env_name, meta, cfg.context_episodes, cfg.context_steps, cfg.seed)
-    real = make_env(env_name, frame_size=int(meta.frame_shape[0]), frameskip=int(meta.frameskip), seed=cfg.seed,
-                    **_env_kwargs(meta))
+    real = env_for(meta, seed=cfg.seed, name=env_name)
     wm = WorldModelEnv(generator=gen, contexts=contexts, action_mode="action", context_frames=cfg.context_frames,
                        max_steps=cfg.wm_episode_steps)
     if wm.action_space != real.action_space:

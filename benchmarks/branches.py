@@ -53,9 +53,10 @@ import numpy as np
 import yaml
 
 from tv2tv.benchmarks.models import Branch, Script
+from tv2tv.config import check_int
 from tv2tv.envs.registry import clone_state, family_of, get_texter, make_env, restore_state
+from tv2tv.envs.runner import GameRun
 from tv2tv.recorders.policies import make_policy
-from tv2tv.types import TextEvent
 
 
 @dataclass(frozen=True)
@@ -100,8 +101,7 @@ class Suite:
         """Every alternative as a :class:`Script` of ``horizon`` (default: the suite's) steps;
         ``None`` for a goal alternative (played per branch point by the goal policy)."""
         h = self.horizon if horizon is None else horizon
-        if isinstance(h, bool) or not isinstance(h, int) or h < 1:
-            raise ValueError(f"horizon must be an int >= 1, got {h!r}")
+        check_int("horizon", h, 1)
         return [None if a.goal is not None else a.script(texter, h) for a in self.alternatives]
 
     def check_goals(self, goals: Sequence[str] | None) -> None:
@@ -291,21 +291,6 @@ def _distinct(futures: list[np.ndarray]) -> bool:
     return all(not np.array_equal(a, b) for i, a in enumerate(futures) for b in futures[i + 1:])
 
 
-@dataclass
-class _Episode:
-    """The live episode the collection policy plays (frames, actions, text so far)."""
-
-    seed: int
-    frames: list[np.ndarray]
-    actions: list[Any]
-    events: list[TextEvent]
-
-    def context(self, n: int) -> tuple[int, np.ndarray, np.ndarray, tuple[TextEvent, ...]]:
-        start = max(0, len(self.frames) - n)
-        events = tuple(e for e in self.events if e.frame >= start)
-        return start, np.stack(self.frames[start:]), np.asarray(self.actions[start:]), events
-
-
 def make_branches(env_name: str, n_branches: int, horizon: int, suite: Suite, seed: int = 0,
                   context_frames: int = 16, policy: str | None = None, frame_size: int = 64,
                   frameskip: int = 4, gap: tuple[int, int] = (8, 40)) -> list[Branch]:
@@ -332,8 +317,7 @@ def make_branches(env_name: str, n_branches: int, horizon: int, suite: Suite, se
         >>> bs = make_branches("ALE/Pong-v5", 2, 4, load_suite("pong"), seed=1)   # doctest: +SKIP
     """
     for what, v, lo in (("n_branches", n_branches, 1), ("horizon", horizon, 1), ("context_frames", context_frames, 1)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-            raise ValueError(f"{what} must be an int >= {lo}, got {v!r}")
+        check_int(what, v, lo)
     if suite.env != env_name:
         raise ValueError(f"suite {suite.name!r} is for {suite.env!r}, not {env_name!r}")
     check_cloning(env_name)
@@ -347,44 +331,30 @@ def make_branches(env_name: str, n_branches: int, horizon: int, suite: Suite, se
     rng = np.random.default_rng(seed)
     branches: list[Branch] = []
     budget = n_branches * (gap[1] + context_frames) * 50
-    ep = _new_episode(env, texter, seed)
+    episode_seed = seed
+    run = GameRun(env, episode_seed, texter)
     next_at = context_frames - 1 + int(rng.integers(*gap))
     for _ in range(budget):
-        t = len(ep.frames) - 1
+        t = run.steps
         if t == next_at:
-            branch = _branch_at(env, ep, suite, scripts, horizon, context_frames, env_name, len(branches), seed)
+            branch = _branch_at(env, run, suite, scripts, horizon, context_frames, env_name, len(branches),
+                                seed)
             if branch is not None:
                 branches.append(branch)
                 if len(branches) == n_branches:
                     return branches
             next_at = t + int(rng.integers(*gap))
-        if not _policy_step(env, texter, player, ep):
-            ep = _new_episode(env, texter, ep.seed + 1)
+        run.step(player(run.frames[-1]))
+        if run.ended:
+            episode_seed += 1
+            run = GameRun(env, episode_seed, texter)
             next_at = context_frames - 1 + int(rng.integers(*gap))
     raise ValueError(f"made only {len(branches)} of {n_branches} branches of {env_name} in {budget} "
                      f"steps: the alternatives rarely differ or episodes end too soon; try a shorter "
                      f"horizon or another suite")
 
 
-def _new_episode(env: Any, texter: Any, seed: int) -> _Episode:
-    obs, info = env.reset(seed=seed)
-    events = [TextEvent(0, p.text, p.source) for p in texter.reset(obs, info)]
-    return _Episode(seed, [np.asarray(obs, np.uint8)], [], events)
-
-
-def _policy_step(env: Any, texter: Any, player: Any, ep: _Episode) -> bool:
-    """One collection-policy step; ``False`` when the episode ended."""
-    prev = ep.frames[-1]
-    action = player(prev)
-    obs, _, terminated, truncated, info = env.step(action)
-    t = len(ep.frames)
-    ep.events += [TextEvent(t, p.text, p.source) for p in texter.describe(prev, action, obs, info)]
-    ep.frames.append(np.asarray(obs, np.uint8))
-    ep.actions.append(action)
-    return not (terminated or truncated)
-
-
-def _branch_at(env: Any, ep: _Episode, suite: Suite, scripts: list[Script | None], horizon: int,
+def _branch_at(env: Any, run: GameRun, suite: Suite, scripts: list[Script | None], horizon: int,
                context_frames: int, env_name: str, index: int, seed: int) -> Branch | None:
     """Clone, play every alternative from the clone, restore; ``None`` if the point is unusable.
 
@@ -392,7 +362,7 @@ def _branch_at(env: Any, ep: _Episode, suite: Suite, scripts: list[Script | None
     their players share one seed per branch point, so only the goal tells them apart.
     """
     state = clone_state(env)
-    goal_seed = int(np.random.SeedSequence([seed, ep.seed, len(ep.frames)]).generate_state(1)[0])
+    goal_seed = int(np.random.SeedSequence([seed, run.seed, run.steps + 1]).generate_state(1)[0])
     futures, played = [], []
     for alt, script in zip(suite.alternatives, scripts):
         if script is not None:
@@ -400,7 +370,7 @@ def _branch_at(env: Any, ep: _Episode, suite: Suite, scripts: list[Script | None
             played.append(script)
             continue
         player = make_policy(suite.policy, env, seed=goal_seed, goal=alt.goal, **suite.goal_args)
-        out = _goal_future(env, state, ep.frames[-1], player, horizon, alt)
+        out = _goal_future(env, state, run.frames[-1], player, horizon, alt)
         if out is None:
             restore_state(env, state)
             return None
@@ -409,7 +379,10 @@ def _branch_at(env: Any, ep: _Episode, suite: Suite, scripts: list[Script | None
     restore_state(env, state)
     if any(f is None for f in futures) or not _distinct(futures):  # type: ignore[arg-type]
         return None
-    start, frames, actions, events = ep.context(context_frames)
-    return Branch(env=env_name, index=index, episode_seed=ep.seed, frame=len(ep.frames) - 1,
-                  context_start=start, context_frames=frames, context_actions=actions,
-                  context_events=events, scripts=tuple(played), truth=np.stack(futures))  # type: ignore[arg-type]
+    ctx = run.context(context_frames)
+    start = run.steps + 1 - len(ctx.frames)
+    # A copy: the run's frame buffer stays behind. Branch events keep absolute episode frames.
+    return Branch(env=env_name, index=index, episode_seed=run.seed, frame=run.steps,
+                  context_start=start, context_frames=ctx.frames.copy(), context_actions=ctx.actions,
+                  context_events=tuple(e for e in run.events if e.frame >= start), scripts=tuple(played),
+                  truth=np.stack(futures))  # type: ignore[arg-type]

@@ -48,16 +48,6 @@ def predict_all(predictor: BranchPredictor, branches: Sequence[Branch], horizon:
     return out
 
 
-def idm_scores(idm: IDM, branches: Sequence[Branch], futures: Sequence[np.ndarray]) -> dict[str, Any]:
-    """The IDM's group scores (accuracy, micro/macro/per-group precision, recall, F1; see
-    ``action_groups.group_scores``) on the futures against each script's intended actions.
-
-    The scripts are the branch's own (``b.scripts``): a goal alternative's actions are the ones
-    its goal policy took at that branch point, not one list shared by every branch.
-    """
-    return score_futures(idm, branches, futures)
-
-
 def _train_idm(env: str, frame_size: int, frameskip: int, seed: int, steps: int, idm_store: str | None,
                idm_policy: str, idm_collect_steps: int) -> IDM:
     if idm_store is not None:
@@ -121,7 +111,7 @@ def run_controllability(predictors: Sequence[BranchPredictor], env: str, n_branc
     if idm_steps > 0:
         with console.status("training the inverse-dynamics model"):
             idm = _train_idm(env, frame_size, frameskip, seed, idm_steps, idm_store, idm_policy, idm_collect_steps)
-    ref_idm = None if idm is None else idm_scores(idm, branches, truths)
+    ref_idm = None if idm is None else score_futures(idm, branches, truths)
     results: dict[str, Any] = {
         "benchmark": "controllability", "env": env, "suite": suite_obj.name,
         "alternatives": [a.name for a in suite_obj.alternatives], "horizon": horizon, "seed": seed,
@@ -136,7 +126,7 @@ def run_controllability(predictors: Sequence[BranchPredictor], env: str, n_branc
     }
     for p in models:
         m = score_model(branches, predictions[p.name], game)
-        m["idm"] = None if idm is None else idm_scores(idm, branches, predictions[p.name])
+        m["idm"] = None if idm is None else score_futures(idm, branches, predictions[p.name])
         m["idm_accuracy"] = None if idm is None else m["idm"]["accuracy"]
         results["models"][p.name] = m
     with console.status("writing the report"):

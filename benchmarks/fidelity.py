@@ -27,10 +27,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from tv2tv.benchmarks.scorers import psnr, ssim
+from tv2tv.benchmarks.scorers import frame_psnr, ssim
+from tv2tv.envs.runner import episode_prefix
 from tv2tv.progress import progress_bar
 from tv2tv.types import Episode, TextEvent
-from tv2tv.world_model.generate import Generator, SamplingConfig, episode_prefix
+from tv2tv.world_model.generate import Generator
+from tv2tv.world_model.sampling_args import add_sampling_args, sampling_from_args
 
 
 @dataclass
@@ -101,15 +103,15 @@ def evaluate(gen: Generator, episodes: list[Episode], fc: FidelityConfig,
     with progress_bar("rollouts", len(wins), progress) as advance:
         for w, (i, last) in enumerate(wins):
             ep = episodes[i]
-            texts = future_text(ep, last, horizon) if fc.text == "truth" and gen.text_enabled else []
+            texts = future_text(ep, last, horizon) if fc.text == "truth" and gen.variant.reads_text else []
             # An action-id model is given the real actions, as a text model is given the real text.
-            acts = ep.actions[last:last + horizon] if gen.cfg.variant == "action-id" else None
+            acts = ep.actions[last:last + horizon] if gen.variant.takes_actions else None
             out = gen.generate(episode_prefix(ep, last, context), horizon, texts, seed=fc.seed + w, actions=acts)
             hs = [h - 1 for h in fc.horizons]
             pred, truth = out.frames[0][hs], ep.frames[[last + h for h in fc.horizons]]
             copy = np.repeat(ep.frames[last][None], len(hs), axis=0)
-            scores["model_psnr"].append(psnr(pred, truth).tolist())
-            scores["copy_psnr"].append(psnr(copy, truth).tolist())
+            scores["model_psnr"].append(frame_psnr(pred, truth).tolist())
+            scores["copy_psnr"].append(frame_psnr(copy, truth).tolist())
             scores["model_ssim"].append(ssim(pred, truth).tolist())
             scores["copy_ssim"].append(ssim(copy, truth).tolist())
             advance()
@@ -144,7 +146,7 @@ def parse_horizons(text: str) -> tuple[int, ...]:
 def cmd_fidelity(args: argparse.Namespace) -> int:
     fc = FidelityConfig(parse_horizons(args.horizons), args.windows, args.context_frames, args.text, args.seed)
     fc.validate()
-    gen = Generator.from_run(args.ckpt, SamplingConfig(ode_steps=args.ode_steps, method=args.method))
+    gen = Generator.from_run(args.ckpt, sampling_from_args(args))
     episodes, split = held_out_episodes(gen, args.data)
     result = evaluate(gen, episodes, fc, progress=True)
     result.update({"ckpt": str(args.ckpt), "data": str(args.data), "split": split,
@@ -165,8 +167,7 @@ def register(bench_sub: Any) -> None:
     p.add_argument("--windows", type=int, default=32, help="windows to score (default 32)")
     p.add_argument("--context-frames", type=int, help="real frames before each rollout (default: window - chunk)")
     p.add_argument("--text", choices=("truth", "model"), default="truth", help="real text or the model's own")
-    p.add_argument("--ode-steps", type=int, default=8)
-    p.add_argument("--method", default="euler")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=Path, default=None, help="also write the numbers here")
+    add_sampling_args(p)
     p.set_defaults(func=cmd_fidelity)

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from tv2tv.benchmarks.action_groups import ActionGroups, group_scores, groups_for_store
+from tv2tv.config import check_int
 from tv2tv.types import Episode
 
 
@@ -71,8 +72,7 @@ class IDMConfig:
     holdout: float = 0.2
 
     def __post_init__(self) -> None:
-        if isinstance(self.frames, bool) or not isinstance(self.frames, int) or self.frames < 2:
-            raise ValueError(f"frames must be an int >= 2, got {self.frames!r}")
+        check_int("frames", self.frames, 2)
 
 
 class IDMNet(nn.Module):
@@ -299,9 +299,13 @@ def train_idm(episodes: Iterable[Episode], steps: int | None = None, seed: int =
 
 
 def score_futures(idm: IDM, branches: Sequence[Any], futures: Sequence[np.ndarray]) -> dict[str, Any]:
-    """The IDM's :func:`group_scores` on futures ``(K, horizon, H, W, C)`` per branch, against
-    each script's intended actions (``branch.scripts[k].actions``); windows start from the
-    branch's context frames (``branch.context_frames``)."""
+    """The IDM's :func:`group_scores` (accuracy, micro/macro/per-group precision, recall, F1) on
+    futures ``(K, horizon, H, W, C)`` per branch, against each script's intended actions; windows
+    start from the branch's context frames (``branch.context_frames``).
+
+    The scripts are the branch's own (``branch.scripts[k].actions``): a goal alternative's actions
+    are the ones its goal policy took at that branch point, not one list shared by every branch.
+    """
     windows, actions = [], []
     for b, fut in zip(branches, futures):
         for k, script in enumerate(b.scripts):
@@ -314,28 +318,33 @@ def collect_episodes(env_name: str, policy: str = "random", steps: int = 2000, s
                      frame_size: int = 64, frameskip: int = 4, max_len: int = 500) -> list[Episode]:
     """Play ``steps`` real steps with a collection policy, as episodes of at most ``max_len`` steps.
 
-    For training an IDM when no recorded store is at hand. Text is not recorded (the IDM needs
-    frames and actions only).
+    For training an IDM when no recorded store is at hand. A game episode longer than
+    ``max_len`` is cut into pieces (the last may be shorter); only the last piece of one the game
+    terminated is ``terminated``. The next game episode resets with ``seed`` plus the pieces so far.
 
     Example:
         >>> eps = collect_episodes("ALE/Pong-v5", "random", steps=100, seed=0)   # doctest: +SKIP
     """
     from tv2tv.envs.registry import make_env
+    from tv2tv.envs.runner import GameRun, episode_prefix
     from tv2tv.recorders.policies import make_policy
 
     env = make_env(env_name, frame_size=frame_size, frameskip=frameskip, seed=seed)
     player = make_policy(policy, env, seed=seed)
     episodes: list[Episode] = []
-    frames, actions, ended = [env.reset(seed=seed)[0]], [], False
-    for t in range(steps):
-        actions.append(player(frames[-1]))
-        obs, _, terminated, truncated, _ = env.step(actions[-1])
-        frames.append(obs)
-        ended = terminated or truncated
-        if ended or len(actions) == max_len or t == steps - 1:
-            episodes.append(Episode(np.stack(frames).astype(np.uint8), np.asarray(actions),
-                                    np.zeros(len(actions), np.float32), bool(terminated), not terminated,
-                                    env=env_name, seed=seed))
-            frames, actions = [env.reset(seed=seed + len(episodes))[0] if ended else obs], []
-    env.close()
+    left = steps
+    try:
+        while left > 0:
+            run = GameRun(env, seed + len(episodes))
+            while not run.ended and run.steps < left:
+                run.step(player(run.frames[-1]))
+            left -= run.steps
+            ep = run.episode(env_name)
+            for lo in range(0, ep.num_steps, max_len):
+                last = min(lo + max_len, ep.num_steps)
+                ended = run.terminated and last == ep.num_steps
+                episodes.append(replace(episode_prefix(ep, last, last - lo + 1), terminated=ended,
+                                        truncated=not ended))
+    finally:
+        env.close()
     return episodes

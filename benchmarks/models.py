@@ -211,16 +211,17 @@ class WorldModelPredictor:
             texts: list[str | None] = []
             for held in steps:
                 here = [t for s, t in held if j * f <= s < (j + 1) * f]
-                texts.append(gen.cfg.sequence.text_separator.join(here) if here and gen.text_enabled else None)
+                joined = gen.cfg.sequence.text_separator.join(here)
+                texts.append(joined if here and gen.variant.reads_text else None)
             per_chunk.append(texts)
         # plan-first runs get every script's texts up front, as the plan of their windows.
-        plan_first = gen.plan_first
+        plan_first = gen.variant.plan_first
         session = gen.start(self._context(branch), batch=len(scripts), seed=seed,
                             plan=per_chunk if plan_first else None)
         # action-id runs get each script's env actions instead of its text: action s is taken
         # at episode frame branch.frame + s and leads to generated frame s.
         actions = (gen.rollout_actions(np.stack([np.asarray(s.actions)[:horizon] for s in scripts]), horizon,
-                                       len(scripts)) if gen.cfg.variant == "action-id" else None)
+                                       len(scripts)) if gen.variant.takes_actions else None)
         chunks = []
         for j, texts in enumerate(per_chunk):
             frames, _ = session.step(None if plan_first else texts,

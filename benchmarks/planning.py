@@ -60,17 +60,17 @@ def random_world_model(env_name: str, out: str | os.PathLike[str], frame_size: i
     return export_random_run(meta, out, overrides, seed, zero_init_std, preset)
 
 
-def real_context(env_name: str, frames: int, seed: int = 0, frame_size: int = 64, frameskip: int = 4,
-                 **env_kwargs: Any) -> Any:
-    """A ``PlanContext`` of ``frames`` real frames played at random (with the texter's text)."""
-    from tv2tv.envs.registry import get_texter, make_env
-    from tv2tv.planners.act import play_policy, recent_context
+def real_context(meta: Any, env_name: str, frames: int, seed: int = 0) -> Any:
+    """A ``PlanContext`` of ``frames`` real frames of ``env_name`` played at random (with the
+    texter's text), the game built as the store ``meta`` recorded it (``recorders.record.env_for``)."""
+    from tv2tv.planners.act import play_policy
     from tv2tv.recorders.policies import make_policy
+    from tv2tv.recorders.record import env_for
 
-    env = make_env(env_name, frame_size=frame_size, frameskip=frameskip, seed=seed, **env_kwargs)
+    env = env_for(meta, seed=seed, name=env_name)
     try:
         run = play_policy(env, make_policy("random", env, seed=seed), seed, max(frames - 1, 1) + 30)
-        return recent_context(run, frames, get_texter(env))
+        return run.plan_context(frames)
     finally:
         env.close()
 
@@ -91,9 +91,7 @@ def measure_latency(generator: Any, env_name: str, candidates: int = 12, horizon
     from tv2tv.planners.objectives import reward_captions
     from tv2tv.planners.search import SearchPlanner
 
-    meta = generator.meta
-    ctx = real_context(env_name, context_frames, seed, int(meta.frame_shape[0]), int(meta.frameskip),
-                       **({"text_every": int(meta.extra["text_every"])} if "text_every" in meta.extra else {}))
+    ctx = real_context(generator.meta, env_name, context_frames, seed)
     imagine = GeneratorImagination(generator, seed=seed)
     planner = SearchPlanner(imagine, candidates, reward_captions(), horizon, seed=seed)
     times: list[float] = []
@@ -131,7 +129,7 @@ def measure_latency(generator: Any, env_name: str, candidates: int = 12, horizon
 
 
 def register(bench: Any) -> None:
-    from tv2tv.world_model.generate_cli import add_sampling_args
+    from tv2tv.world_model.sampling_args import add_sampling_args
 
     p: argparse.ArgumentParser = bench.add_parser(
         "plan", help="latency per planning decision; real-game return of the search planner",
@@ -152,17 +150,17 @@ def register(bench: Any) -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's); 1 on a busy machine")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_sampling_args(p)
-    p.set_defaults(func=run_bench, ode_steps=4, max_text_tokens=24)
+    add_sampling_args(p, ode_steps=4, max_text_tokens=24)
+    p.set_defaults(func=run_bench)
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    from tv2tv.planners.act import run_planner, summary_rows
+    from tv2tv.planners.act import game_options, run_planner, summary_rows
     from tv2tv.planners.model_planner import GeneratorImagination
     from tv2tv.planners.objectives import reward_captions
     from tv2tv.planners.search import SearchPlanner
     from tv2tv.world_model.generate import Generator
-    from tv2tv.world_model.generate_cli import sampling_from_args
+    from tv2tv.world_model.sampling_args import sampling_from_args
 
     console = Console()
     if args.threads is not None:
@@ -186,14 +184,11 @@ def run_bench(args: argparse.Namespace) -> int:
                   f"{result['sequential_median_s']:.3f}" if args.sequential else "-")
     console.print(table)
     if args.episodes:
-        meta = gen.meta
         planner = SearchPlanner(GeneratorImagination(gen, seed=args.seed), args.candidates, reward_captions(),
                                 args.horizon, args.replan_every, args.seed)
         game = run_planner(args.env, planner, args.episodes, args.max_steps, args.seed,
                            Path(args.out) / "game" if args.out else None, name="search",
-                           progress=not args.no_progress,
-                           frame_size=int(meta.frame_shape[0]), frameskip=int(meta.frameskip),
-                           env_kwargs={"text_every": int(meta.extra["text_every"])} if "text_every" in meta.extra else {})
+                           progress=not args.no_progress, **game_options(gen.meta))
         result["game"] = game["summary"]
         cols, rows = summary_rows(game)
         t = Table(title=f"real game, {args.episodes} episode(s) of <= {args.max_steps} steps")

@@ -115,7 +115,7 @@ def _macro_f1(idm: dict[str, Any] | None) -> float | None:
     return None if idm is None else idm["macro"]["f1"]
 
 
-def summary_rows(results: dict[str, Any]) -> list[list[str]]:
+def controllability_rows(results: dict[str, Any]) -> list[list[str]]:
     """One row per model: name, counterfactual acc, chance, mean PSNR/SSIM, probe, IDM acc. and macro F1."""
     rows = []
     for name, m in results["models"].items():
@@ -152,7 +152,7 @@ def idm_lines(results: dict[str, Any]) -> list[str]:
     about = "; ".join(f"{t}: {', '.join(gs)}" for t, gs in tasks.items())
     return ["## Inverse dynamics by action group", "",
             f"The IDM predicts action groups ({about}); precision, recall and F1 as MineWorld reports "
-            "them (per group, micro and macro, averaged over tasks).", "", _md_table(header, rows), ""]
+            "them (per group, micro and macro, averaged over tasks).", "", md_table(header, rows), ""]
 
 
 def write_markdown(results: dict[str, Any], out: Path, videos: Sequence[Path] = ()) -> Path:
@@ -165,11 +165,12 @@ def write_markdown(results: dict[str, Any], out: Path, videos: Sequence[Path] = 
              f"{_fmt(ref['idm_accuracy'])}, macro F1 {_fmt(_macro_f1(ref.get('idm')))} (IDM on real held-out "
              f"frames: accuracy {_fmt(results['idm_heldout_accuracy'])}, macro F1 "
              f"{_fmt(_macro_f1(results.get('idm_heldout')))}).",
-             "", _md_table(SUMMARY_HEADER, summary_rows(results)), "", "## By alternative", ""]
+             "", md_table(SUMMARY_HEADER, controllability_rows(results)), "", "## By alternative", ""]
     alt_rows = [[name, alt, _fmt(a["counterfactual_accuracy"]), _fmt(a["psnr_mean"], 2),
                  _fmt(a["ssim_mean"]), _fmt(a["probe_follow_rate"])]
                 for name, m in results["models"].items() for alt, a in m["per_alternative"].items()]
-    lines += [_md_table(["model", "alternative", "cf. accuracy", "PSNR (dB)", "SSIM", "probe follow"], alt_rows), ""]
+    alt_header = ["model", "alternative", "cf. accuracy", "PSNR (dB)", "SSIM", "probe follow"]
+    lines += [md_table(alt_header, alt_rows), ""]
     lines += idm_lines(results)
     lines += ["## Against the horizon", ""] + [f"![{key}]({fname})" for fname, (key, _) in PLOTS.items()]
     if videos:
@@ -181,7 +182,8 @@ def write_markdown(results: dict[str, Any], out: Path, videos: Sequence[Path] = 
     return path
 
 
-def _md_table(header: list[str], rows: list[list[str]]) -> str:
+def md_table(header: list[str], rows: list[list[str]]) -> str:
+    """A markdown table (``report.md`` here and in ``tv2tv quickstart``)."""
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return "\n".join(out + ["| " + " | ".join(r) + " |" for r in rows])
 
@@ -192,7 +194,7 @@ def print_table(results: dict[str, Any], console: Console | None = None) -> None
                         f"horizon {results['horizon']})")
     for h in SUMMARY_HEADER:
         table.add_column(h, justify="left" if h == "model" else "right", no_wrap=h == "model")
-    for row in summary_rows(results):
+    for row in controllability_rows(results):
         table.add_row(*row)
     (console or Console()).print(table)
 

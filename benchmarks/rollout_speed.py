@@ -41,6 +41,7 @@ from tv2tv.progress import progress_bar
 from tv2tv.types import Episode
 from tv2tv.world_model.generate import Generator, SamplingConfig
 from tv2tv.world_model.interventions import parse_script
+from tv2tv.world_model.sampling_args import add_sampling_args, sampling_from_args
 
 GOAL_SPEEDUP = 10.0
 GOAL_FPS = 15.0
@@ -122,7 +123,8 @@ def cmd_rollout(args: argparse.Namespace) -> int:
         if args.threads < 1:
             raise ValueError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
-    sampling = SamplingConfig(ode_steps=args.ode_steps, method=args.method, max_text_tokens=0 if not args.ckpt else 48)
+    # Random weights write noise, not text: they roll out frames only.
+    sampling = sampling_from_args(args) if args.ckpt else sampling_from_args(args, max_text_tokens=0)
     if args.ckpt:
         gen = Generator.from_run(args.ckpt, sampling)
         name = Path(args.ckpt).name
@@ -152,8 +154,7 @@ def register(bench_sub: Any) -> None:
     p.add_argument("--frames", type=int, default=64, help="frames per rollout (default 64)")
     p.add_argument("--frame-size", type=int, default=64, help="frame side for random weights (default 64)")
     p.add_argument("--context", metavar="DATA[:EPISODE[:FRAME]]", help="real context (default: synthetic)")
-    p.add_argument("--ode-steps", type=int, default=8, help="flow ODE steps per chunk (default 8)")
-    p.add_argument("--method", default="euler", help="euler, heun or midpoint")
+    add_sampling_args(p, ("ode_steps", "method"))  # the cache settings are what it measures
     p.add_argument("--text-every", type=int, default=8, help="scripted phrase every N frames (0: none)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's); 1 on a busy machine")
     p.add_argument("--json", type=Path, default=None, help="also write the numbers here")

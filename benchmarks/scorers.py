@@ -2,7 +2,8 @@
 
 Conventions (documented in the README's ``results.json`` schema):
 
-* **PSNR** per frame with ``data_range=255`` on uint8 RGB, via ``torchmetrics``. Identical frames
+* **PSNR** per frame with ``data_range=255`` on uint8 RGB (``frame_psnr``: the world model's
+  ``psnr``, via ``torchmetrics``). Identical frames
   have infinite PSNR; JSON cannot hold ``inf``, so every frame's PSNR is capped at
   ``PSNR_CAP = 100`` dB (a perfect prediction scores exactly 100).
 * **SSIM** per frame (``torchmetrics``, Gaussian window 11, or the largest odd window that fits
@@ -31,10 +32,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
+from torchmetrics.functional.image import structural_similarity_index_measure
 
 from tv2tv.benchmarks.models import Branch
 from tv2tv.benchmarks.probes import followed
+from tv2tv.world_model.sampling import psnr
 
 PSNR_CAP = 100.0
 DATA_RANGE = 255.0
@@ -45,17 +47,16 @@ def _nchw(frames: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
 
 
-def psnr(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
+def frame_psnr(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
     """Per-frame PSNR in dB, capped at ``PSNR_CAP``; inputs ``uint8 (N, H, W, C)``, output ``(N,)``.
 
     Example:
         >>> f = np.zeros((1, 8, 8, 3), np.uint8)
-        >>> psnr(f, f).tolist()
+        >>> frame_psnr(f, f).tolist()
         [100.0]
     """
     _check_pair(pred, truth)
-    val = peak_signal_noise_ratio(_nchw(pred), _nchw(truth), data_range=DATA_RANGE,
-                                  reduction="none", dim=(1, 2, 3))
+    val = psnr(_nchw(pred), _nchw(truth), data_range=(0.0, DATA_RANGE))
     return np.minimum(val.numpy().astype(np.float64), PSNR_CAP)
 
 
@@ -153,7 +154,7 @@ def score_model(branches: Sequence[Branch], predictions: Sequence[np.ndarray],
     for i, (b, pred) in enumerate(zip(branches, predictions)):
         hits[i] = counterfactual_hits_by_step(pred, b.truth)
         flat_p, flat_t = pred.reshape(k * h, *pred.shape[2:]), b.truth.reshape(k * h, *pred.shape[2:])
-        ps[i], ss[i] = psnr(flat_p, flat_t).reshape(k, h), ssim(flat_p, flat_t).reshape(k, h)
+        ps[i], ss[i] = frame_psnr(flat_p, flat_t).reshape(k, h), ssim(flat_p, flat_t).reshape(k, h)
         follows.append(probe_follows(pred, b, game) if game else [None] * k)
     per_alt = {
         name: {"counterfactual_accuracy": float(hits[:, -1, j].mean()),

@@ -12,7 +12,8 @@ Exploration noise belongs in the collection policy instead.
 
 State cloning for branch benchmarks: :func:`clone_state` / :func:`restore_state` (ALE state
 with its RNG, plus the sticky-action memory ALE leaves out, so the same actions replay the same
-frames) and :func:`ram` for probes. ``tv2tv.envs.registry.clone_state`` dispatches here.
+frames) and :func:`ram` for probes. The family registers itself (``family.py``) on import, and
+``tv2tv.envs.registry.clone_state`` dispatches here.
 
 Example:
     >>> from tv2tv.envs import make_env, get_texter
@@ -34,9 +35,10 @@ import numpy as np
 from ale_py import roms
 from ale_py.registration import rom_id_to_name
 
+from tv2tv.config import check_int
 from tv2tv.envs.atari_texter import AtariTexter
+from tv2tv.envs.family import EnvFamily, check_frame_size, register_family
 from tv2tv.envs.frames import ResizeFrame
-from tv2tv.envs.registry import EnvFamily, check_frame_size, register_family
 
 gym.register_envs(ale_py)
 
@@ -122,8 +124,7 @@ def make_atari(name: str, frame_size: int = 64, frameskip: int = 4, seed: int | 
     if name not in atari_env_names():
         raise ValueError(f"unknown Atari env {name!r}")
     check_frame_size(frame_size)
-    if isinstance(frameskip, bool) or not isinstance(frameskip, int) or frameskip < 1:
-        raise ValueError(f"frameskip must be an int >= 1, got {frameskip!r}")
+    check_int("frameskip", frameskip, 1)
     if not 0.0 <= float(repeat_action_probability) <= 1.0:
         raise ValueError(f"repeat_action_probability must be in [0, 1], got {repeat_action_probability!r}")
     if max_episode_steps is not None and (not isinstance(max_episode_steps, int) or max_episode_steps < 1):

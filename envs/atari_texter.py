@@ -46,6 +46,8 @@ from typing import Any
 
 import numpy as np
 
+from tv2tv.config import check_int
+from tv2tv.envs.texter import HeldText
 from tv2tv.types import Phrase
 
 # The 18 joystick meanings ALE knows (ale_py.Action names), in ALE's own order; the order
@@ -174,8 +176,7 @@ class AtariTexter:
     version = "1"
 
     def __init__(self, action_meanings: Sequence[str], text_every: int = 8, game: str | None = None) -> None:
-        if isinstance(text_every, bool) or not isinstance(text_every, (int, np.integer)) or text_every < 1:
-            raise ValueError(f"text_every must be an int >= 1, got {text_every!r}")
+        check_int("text_every", text_every, 1)
         meanings = [str(m) for m in action_meanings]
         if not meanings:
             raise ValueError("action_meanings is empty")
@@ -188,8 +189,7 @@ class AtariTexter:
         self._phrases = [table[m] if m in table else generic_phrase(m) for m in meanings]  # raises if unknown
         self._action_phrases = [Phrase(p, "action") for p in self._phrases]  # shared: immutable
         self._index = {_normalise(p): a for a, p in enumerate(self._phrases)}
-        self._last_action: int | None = None
-        self._since_text = 0
+        self._held = HeldText(self.text_every)
         self._lives: int | None = None
 
     # --- stateless mapping -------------------------------------------------------------------
@@ -233,8 +233,7 @@ class AtariTexter:
 
     def reset(self, obs: Any, info: dict[str, Any]) -> list[Phrase]:
         """Start an episode. No phrases at frame 0: no action has been taken yet."""
-        self._last_action = None
-        self._since_text = 0
+        self._held.reset()
         self._lives = _lives(info)
         return []
 
@@ -247,11 +246,7 @@ class AtariTexter:
         if "reward" not in info:
             raise ValueError("info has no 'reward'; build the env with tv2tv.envs.make_env, "
                              "which adds the step reward to info")
-        phrases: list[Phrase] = []
-        self._since_text += 1
-        if a != self._last_action or self._since_text >= self.text_every:  # None != a too
-            phrases.append(self._action_phrases[a])
-            self._last_action, self._since_text = a, 0
+        phrases = [self._action_phrases[a]] if self._held.due(self._phrases[a]) else []
         phrases += _reward_captions(float(info["reward"]))
         lives = _lives(info)
         if self._lives is not None and lives < self._lives:
@@ -261,13 +256,13 @@ class AtariTexter:
 
     # --- for branch benchmarks that clone and restore whole envs -----------------------------
 
-    def get_state(self) -> tuple[int | None, int, int | None]:
-        """The per-episode state: last described action, steps since its text, lives."""
-        return self._last_action, self._since_text, self._lives
+    def get_state(self) -> tuple[str | None, int, int | None]:
+        """The per-episode state: last action phrase written, steps since (``HeldText``), lives."""
+        return self._held.last, self._held.since, self._lives
 
-    def set_state(self, state: tuple[int | None, int, int | None]) -> None:
+    def set_state(self, state: tuple[str | None, int, int | None]) -> None:
         """Restore a state from :meth:`get_state`."""
-        self._last_action, self._since_text, self._lives = state
+        self._held.last, self._held.since, self._lives = state
 
 
 def _lives(info: dict[str, Any]) -> int:

@@ -42,8 +42,8 @@ import gymnasium as gym
 import numpy as np
 
 from tv2tv.envs.crafter_texter import CRAFTER_ACTIONS, CrafterTexter
+from tv2tv.envs.family import EnvFamily, check_frame_size, register_family
 from tv2tv.envs.frames import resize_frame
-from tv2tv.envs.registry import EnvFamily, check_frame_size, register_family
 
 NATIVE_MIN_SIZE = 36
 FALLBACK_RENDER_SIZE = 64

@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from tv2tv.config import check_int
+from tv2tv.envs.texter import HeldText
 from tv2tv.types import Phrase
 
 # Crafter's action order (crafter/data.yaml ``actions``); fixed by the game, so kept here to keep
@@ -79,15 +81,13 @@ class CrafterTexter:
     version = "1"
 
     def __init__(self, text_every: int = 8, captions: bool = True, plans: bool = True) -> None:
-        if isinstance(text_every, bool) or not isinstance(text_every, (int, np.integer)) or text_every < 1:
-            raise ValueError(f"text_every must be an int >= 1, got {text_every!r}")
+        check_int("text_every", text_every, 1)
         self.text_every = int(text_every)
         self.captions = bool(captions)
         self.plans = bool(plans)
         self._phrases = [action_phrase(a) for a in CRAFTER_ACTIONS]
         self._by_phrase = {p: i for i, p in enumerate(self._phrases)}
-        self._last_action: int | None = None
-        self._since_text = 0
+        self._held = HeldText(self.text_every)
         self._prev: dict[str, Any] = {}
 
     # -- stateless ---------------------------------------------------------------------------
@@ -121,7 +121,7 @@ class CrafterTexter:
 
     def reset(self, obs: Any, info: dict[str, Any]) -> list[Phrase]:
         """Start an episode; frame 0 gets what the player faces (and the plan, if set)."""
-        self._last_action, self._since_text = None, 0
+        self._held.reset()
         self._prev = self._snapshot(info or {})
         self._prev["plan"] = None
         out = []
@@ -133,11 +133,7 @@ class CrafterTexter:
         """Phrases for one step: the action when due, then captions, then a changed plan."""
         a = self._index(action)
         info = info or {}
-        out = []
-        if self._last_action is None or a != self._last_action or self._since_text >= self.text_every:
-            out.append(Phrase(self._phrases[a], "action"))
-            self._last_action, self._since_text = a, 0
-        self._since_text += 1
+        out = [Phrase(self._phrases[a], "action")] if self._held.due(self._phrases[a]) else []
         now = self._snapshot(info)
         if self.captions:
             out += [Phrase(t, "caption") for t in self._captions(self._prev, now)]
@@ -204,12 +200,11 @@ class CrafterTexter:
     # -- for clone/restore of whole env states ----------------------------------------------
 
     def get_state(self) -> tuple[Any, ...]:
-        """The per-episode state (last action, steps since its text, last seen game state)."""
-        return self._last_action, self._since_text, {k: (dict(v) if isinstance(v, dict) else v)
+        """The per-episode state (last action phrase, steps since: ``HeldText``; last seen game state)."""
+        return self._held.last, self._held.since, {k: (dict(v) if isinstance(v, dict) else v)
                                                      for k, v in self._prev.items()}
 
     def set_state(self, state: tuple[Any, ...]) -> None:
         """Restore a state from :meth:`get_state`."""
-        last, since, prev = state
-        self._last_action, self._since_text = last, since
+        self._held.last, self._held.since, prev = state
         self._prev = {k: (dict(v) if isinstance(v, dict) else v) for k, v in prev.items()}

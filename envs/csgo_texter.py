@@ -47,6 +47,7 @@ from typing import Any
 
 import numpy as np
 
+from tv2tv.config import check_int
 from tv2tv.envs.texter import HeldText
 from tv2tv.types import Phrase
 
@@ -148,8 +149,7 @@ class CSGOTexter:
     version = "1"
 
     def __init__(self, text_every: int = 8) -> None:
-        if isinstance(text_every, bool) or not isinstance(text_every, (int, np.integer)) or text_every < 1:
-            raise ValueError(f"text_every must be an int >= 1, got {text_every!r}")
+        check_int("text_every", text_every, 1)
         self.text_every = int(text_every)
         self._button_by_phrase = {p: b for b, p in BUTTON_PHRASES.items()}
         self._phrases = self._single_phrases()

@@ -19,12 +19,13 @@ import cv2
 import gymnasium as gym
 import numpy as np
 
+from tv2tv.config import check_int
+
 MIN_RESIZE = 1
 
 
 def _check_size(size: int) -> None:
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < MIN_RESIZE:
-        raise ValueError(f"size must be an int >= {MIN_RESIZE}, got {size!r}")
+    check_int("size", size, MIN_RESIZE)
 
 
 def _check_frame(frame: Any, ndim: int, what: str) -> None:

@@ -36,9 +36,9 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from tv2tv.envs.family import EnvFamily, register_family
 from tv2tv.envs.frames import resize_frame
 from tv2tv.envs.minerl_texter import MineRLTexter
-from tv2tv.envs.registry import EnvFamily, register_family
 
 # The MineRL 0.4 envs with human data (the ones a tv2tv user asks for by name).
 MINERL_ENV_NAMES: tuple[str, ...] = (

@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from tv2tv.config import check_int
 from tv2tv.envs.texter import HeldText
 from tv2tv.types import Phrase
 
@@ -90,8 +91,7 @@ class MineRLTexter:
                 raise ValueError(f"item list of {k!r} must contain 'none', got {list(names)}")
         if not camera_step > 0:
             raise ValueError(f"camera_step must be > 0, got {camera_step!r}")
-        if isinstance(text_every, bool) or not isinstance(text_every, (int, np.integer)) or text_every < 1:
-            raise ValueError(f"text_every must be an int >= 1, got {text_every!r}")
+        check_int("text_every", text_every, 1)
         self.keys = tuple(keys)
         self.items = {k: tuple(str(n) for n in v) for k, v in items.items()}
         self.camera = bool(camera)

@@ -1,7 +1,8 @@
 """``make_env(name)``: every game tv2tv supports, by name.
 
 Each game family registers a factory for the names it handles (ALE ``ALE/<Game>-v5``,
-``crafter``, ``MineRL*``). An unknown name fails with the closest known names.
+``crafter``, ``MineRL*``) in ``family.py`` when its module is imported; this module imports the
+family modules on first use. An unknown name fails with the closest known names.
 
 Example:
     >>> env = make_env("ALE/Pong-v5", frame_size=64, frameskip=4, seed=0)   # doctest: +SKIP
@@ -13,55 +14,17 @@ Example:
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
 
-MIN_FRAME_SIZE = 8
-# Frames are stored and modelled whole; 1024x1024x3 is already 3 MB a frame (the games render
-# at most 600 pixels a side), and a larger side is a typo that would exhaust memory.
-MAX_FRAME_SIZE = 1024
-
-
-@dataclass(frozen=True)
-class EnvFamily:
-    """A family of games: which names it handles and how to build one env.
-
-    ``make(name, frame_size, frameskip, seed, **kwargs)`` returns a gymnasium env whose
-    observations are ``uint8 (frame_size, frame_size, 3)`` frames and whose ``unwrapped``
-    (or the env itself) has a ``texter`` attribute.
-    """
-
-    family: str
-    names: Callable[[], list[str]]
-    make: Callable[..., gym.Env]
-    # Optional state snapshots for branch benchmarks: ``clone_state(env) -> state`` and
-    # ``restore_state(env, state)``; ``None`` where the game cannot be cloned.
-    clone_state: Callable[[gym.Env], Any] | None = None
-    restore_state: Callable[[gym.Env, Any], None] | None = None
-
-
-_FAMILIES: dict[str, EnvFamily] = {}
-
-
-def register_family(family: EnvFamily) -> None:
-    """Add (or replace) a game family."""
-    _FAMILIES[family.family] = family
-
-
-def check_frame_size(frame_size: Any) -> int:
-    """``frame_size`` if it is an int in ``MIN_FRAME_SIZE..MAX_FRAME_SIZE``, else ``ValueError`` naming it."""
-    if isinstance(frame_size, bool) or not isinstance(frame_size, int) or \
-            not MIN_FRAME_SIZE <= frame_size <= MAX_FRAME_SIZE:
-        raise ValueError(f"frame_size must be an int in {MIN_FRAME_SIZE}..{MAX_FRAME_SIZE}, got {frame_size!r}")
-    return frame_size
+from tv2tv.envs.family import EnvFamily, check_frame_size, registered_families
 
 
 def _load_families() -> None:
-    # Imported lazily so that `import tv2tv.envs` stays cheap and optional games
-    # (crafter, minerl) only fail when asked for.
+    # Each family registers itself (``family.register_family``) when imported. Imported lazily so
+    # that `import tv2tv.envs` stays cheap and optional games (crafter, minerl) only fail when
+    # asked for.
     from tv2tv.envs import atari  # noqa: F401
 
     for optional in ("crafter", "minerl"):
@@ -75,7 +38,7 @@ def _load_families() -> None:
 def families() -> list[EnvFamily]:
     """Every game family that can be built here (optional ones only when installed)."""
     _load_families()
-    return list(_FAMILIES.values())
+    return registered_families()
 
 
 def known_env_names() -> list[str]:
@@ -85,8 +48,7 @@ def known_env_names() -> list[str]:
 
 def family_of(name: str) -> EnvFamily:
     """The family that handles ``name``; ``ValueError`` with the closest names if none."""
-    _load_families()
-    for fam in _FAMILIES.values():
+    for fam in families():
         if name in fam.names():
             return fam
     close = difflib.get_close_matches(name, known_env_names(), n=5, cutoff=0.5)
@@ -100,7 +62,7 @@ def make_env(name: str, frame_size: int = 64, frameskip: int = 4, seed: int | No
 
     Args:
         name: e.g. ``"ALE/Pong-v5"`` or ``"crafter"``.
-        frame_size: side of the resized square frame, ``MIN_FRAME_SIZE..MAX_FRAME_SIZE``.
+        frame_size: side of the resized square frame, ``MIN_FRAME_SIZE..MAX_FRAME_SIZE`` (``family.py``).
         frameskip: emulator frames per step (where the game has a notion of it).
         seed: seed for the env's first ``reset``.
         **kwargs: family-specific options (e.g. ``text_every`` for the texter).

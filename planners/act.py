@@ -32,13 +32,15 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, SupportsFloat
 
 import numpy as np
 
-from tv2tv.planners.base import PlanContext, Planner, check_positive
+from tv2tv.config import check_int
+from tv2tv.envs.runner import GameRun
+from tv2tv.planners.base import PlanContext, Planner
 from tv2tv.progress import Advance, progress_bar
-from tv2tv.types import Episode, TextEvent
+from tv2tv.types import TextEvent
 
 BASELINES = ("random", "scripted")
 SCRIPTED_POLICIES = {"pong": "pong", "breakout": "breakout"}
@@ -72,7 +74,7 @@ class ActConfig:
 
     def validate(self) -> None:
         for name in ("episodes", "max_steps", "context_frames", "frame_size", "frameskip"):
-            check_positive(name, getattr(self, name))
+            check_int(name, getattr(self, name), 1)
         if self.seed < 0 or self.videos < 0:
             raise ValueError(f"seed and videos must be >= 0, got seed={self.seed}, videos={self.videos}")
         for b in self.baselines:
@@ -80,22 +82,48 @@ class ActConfig:
                 raise ValueError(f"unknown baseline {b!r}; choose from {list(BASELINES)}")
 
 
-@dataclass
-class EpisodeRun:
-    """One played episode: the real frames, text, rewards, and (planner only) the imagination."""
+def game_options(meta: Any) -> dict[str, Any]:
+    """The ``ActConfig`` fields that play the real game as a model's store recorded it (its
+    ``DatasetMeta``): ``frame_size``, ``frameskip``, ``env_kwargs`` (``text_every``, ...), ``fps``.
 
-    frames: list[np.ndarray]
-    events: list[TextEvent]
-    rewards: list[float]
-    lives_lost: int = 0
-    imagined: list[np.ndarray | None] = field(default_factory=list)
-    latencies: list[float] = field(default_factory=list)
-    actions: list[Any] = field(default_factory=list)
+    Example:
+        >>> run_planner("ALE/Pong-v5", planner, **game_options(generator.meta))   # doctest: +SKIP
+    """
+    from tv2tv.recorders.record import env_options
 
-    def to_episode(self, env: str = "", seed: int | None = None) -> Episode:
-        """The real part of the run as an ``Episode`` (e.g. contexts for ``WorldModelEnv``)."""
-        return Episode(np.stack(self.frames), np.asarray(self.actions, np.int64), np.asarray(self.rewards, np.float32),
-                       False, True, tuple(self.events), seed, env)
+    env_kwargs = env_options(meta)
+    return {"frame_size": env_kwargs.pop("frame_size"), "frameskip": env_kwargs.pop("frameskip"),
+            "env_kwargs": env_kwargs, "fps": float(meta.fps)}
+
+
+class EpisodeRun(GameRun):
+    """One played episode of the real game (a ``GameRun``: frames, actions, rewards, text), the
+    lives it lost and, for a planner, what it imagined and how long each decision took.
+
+    Example:
+        >>> run = EpisodeRun(make_env("ALE/Pong-v5"), seed=0); _ = run.step(2)   # doctest: +SKIP
+        >>> run.plan_context(4).frames.shape                                      # doctest: +SKIP
+        (2, 64, 64, 3)
+    """
+
+    def __init__(self, env: Any, seed: int | None) -> None:
+        super().__init__(env, seed)
+        self.lives_lost = 0
+        self.imagined: list[np.ndarray | None] = []
+        self.latencies: list[float] = []
+
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        """``GameRun.step``, counting a life lost when ``info["lives"]`` drops."""
+        before = self.info
+        out = super().step(action)
+        if "lives" in before and "lives" in self.info and self.info["lives"] < before["lives"]:
+            self.lives_lost += 1
+        return out
+
+    def plan_context(self, frames: int) -> PlanContext:
+        """The planner's view: the last ``frames`` real frames and their text (``GameRun.context``)."""
+        ctx = self.context(frames)
+        return PlanContext(ctx.frames, ctx.text_events, self.steps, self.texter)
 
 
 def game_counts(game: str | None, rewards: Sequence[float], lives_lost: int) -> dict[str, float]:
@@ -137,13 +165,6 @@ def plan_actions(plan: Sequence[TextEvent], texter: Any, action_space: Any, step
     return out
 
 
-def recent_context(run: EpisodeRun, n: int, texter: Any) -> PlanContext:
-    """The planner's view of ``run``: its last ``n`` frames and their text, re-indexed."""
-    lo = max(0, len(run.frames) - n)
-    events = tuple(TextEvent(e.frame - lo, e.text, e.source) for e in run.events if e.frame >= lo)
-    return PlanContext(np.stack(run.frames[lo:]), events, len(run.frames) - 1, texter)
-
-
 def _imagined_frames(planner: Any, imagine: Callable[..., Any] | None, ctx: PlanContext,
                      plan: list[TextEvent], steps: int) -> np.ndarray | None:
     rollout = getattr(planner, "last_imagination", None)
@@ -152,67 +173,42 @@ def _imagined_frames(planner: Any, imagine: Callable[..., Any] | None, ctx: Plan
     return None if rollout is None else rollout.frames
 
 
-def _step(env: Any, texter: Any, run: EpisodeRun, action: Any, info: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
-    prev = run.frames[-1]
-    obs, reward, terminated, truncated, new_info = env.step(action)
-    run.frames.append(obs)
-    run.rewards.append(float(reward))
-    run.actions.append(action)
-    t = len(run.frames) - 1
-    run.events += [TextEvent(t, p.text, p.source) for p in texter.describe(prev, action, obs, new_info)]
-    if "lives" in info and "lives" in new_info and new_info["lives"] < info["lives"]:
-        run.lives_lost += 1
-    return bool(terminated or truncated), new_info
-
-
 def play_planner(env: Any, planner: Planner, seed: int, max_steps: int, context_frames: int,
                  imagine: Callable[..., Any] | None = None, advance: Advance | None = None) -> EpisodeRun:
     """One episode of ``planner`` in ``env`` (built by ``make_env``), with its imagination;
     ``advance(n)`` (a ``tv2tv.progress`` bar's) is told the steps played after each decision."""
-    from tv2tv.envs.registry import get_texter
-
-    texter = get_texter(env)
-    replan = check_positive("planner.replan_every", planner.replan_every)
-    obs, info = env.reset(seed=seed)
-    run = EpisodeRun([obs], [TextEvent(0, p.text, p.source) for p in texter.reset(obs, info)], [])
+    replan = check_int("planner.replan_every", planner.replan_every, 1)
+    run = EpisodeRun(env, seed)
+    texter = run.texter
     run.imagined.append(None)
     current = texter.parse(texter.action_phrases()[0])
-    done = False
-    while not done and len(run.rewards) < max_steps:
-        ctx = recent_context(run, context_frames, texter)
+    while not run.ended and run.steps < max_steps:
+        ctx = run.plan_context(context_frames)
         start = time.perf_counter()
         plan = planner.plan(ctx)
         run.latencies.append(time.perf_counter() - start)
-        steps = min(replan, max_steps - len(run.rewards))
+        steps = min(replan, max_steps - run.steps)
         actions = plan_actions(plan, texter, env.action_space, steps, current)
         imagined = _imagined_frames(planner, imagine, ctx, plan, steps)
-        t0 = len(run.frames) - 1
-        for e in plan:
-            if e.frame < steps:
-                run.events.append(TextEvent(t0 + e.frame + 1, e.text, "plan"))
-        played = len(run.rewards)
+        # The plan's phrases land where its steps' effects will show (frames the play has not reached).
+        run.events += [TextEvent(run.steps + e.frame + 1, e.text, "plan") for e in plan if e.frame < steps]
+        played = run.steps
         for k, action in enumerate(actions):
-            done, info = _step(env, texter, run, action, info)
+            run.step(action)
             run.imagined.append(None if imagined is None else imagined[min(k, len(imagined) - 1)])
             current = action
-            if done:
+            if run.ended:
                 break
         if advance is not None:
-            advance(len(run.rewards) - played)
-    run.events = [e for e in run.events if e.frame < len(run.frames)]
+            advance(run.steps - played)
     return run
 
 
 def play_policy(env: Any, policy: Callable[[Any], Any], seed: int, max_steps: int) -> EpisodeRun:
     """One episode of a ``policy(obs) -> action`` with the same bookkeeping as a planner."""
-    from tv2tv.envs.registry import get_texter
-
-    texter = get_texter(env)
-    obs, info = env.reset(seed=seed)
-    run = EpisodeRun([obs], [TextEvent(0, p.text, p.source) for p in texter.reset(obs, info)], [])
-    done = False
-    while not done and len(run.rewards) < max_steps:
-        done, info = _step(env, texter, run, policy(run.frames[-1]), info)
+    run = EpisodeRun(env, seed)
+    while not run.ended and run.steps < max_steps:
+        run.step(policy(run.frames[-1]))
     return run
 
 
@@ -226,14 +222,15 @@ def _summary(episodes: list[dict[str, Any]]) -> dict[str, float]:
 def _write_video(path: Path, run: EpisodeRun, fps: float) -> Path:
     from tv2tv.recorders.video import side_by_side, write_video
 
-    real = np.stack(run.frames)
+    played = run.episode()  # the plan's text on frames the play did not reach is left out
+    real = played.frames
     if any(f is not None for f in run.imagined):
         blank = np.zeros_like(real[0])
         imagined = np.stack([real[0]] + [blank if f is None else f for f in run.imagined[1:]])
         frames = side_by_side([imagined, real], ["imagined", "real"])
     else:
         frames = side_by_side([real], ["real (no imagination)"])
-    return write_video(path, frames, run.events, fps=fps)
+    return write_video(path, frames, played.text_events, fps=fps)
 
 
 def _baseline_policies(cfg: ActConfig, game: str | None) -> dict[str, str]:

@@ -93,10 +93,12 @@ Objective = Callable[[ImaginedRollout], float]
 class Imagine(Protocol):
     """Rolls the world model out under every plan in one batched call.
 
-    ``max_horizon`` is the longest horizon (in frames) the model's context window holds.
+    ``max_horizon`` is the longest horizon (in frames) the model's context window holds;
+    ``frames_per_chunk`` the model's chunk length (a plan's text changes where a chunk starts).
     """
 
     max_horizon: int
+    frames_per_chunk: int
 
     def __call__(self, context: PlanContext, plans: Sequence[list[TextEvent]], horizon: int
                  ) -> list[ImaginedRollout]: ...
@@ -125,13 +127,6 @@ def check_objective(objective: Any) -> Objective:
         raise TypeError(f"objective must be a callable ImaginedRollout -> float, got "
                         f"{type(objective).__name__} {objective!r}")
     return objective
-
-
-def check_positive(name: str, value: Any) -> int:
-    """``value`` as an int >= 1, else ``ValueError`` naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    return int(value)
 
 
 def segment_texts(plan: Sequence[TextEvent], horizon: int, frames_per_chunk: int,

@@ -13,7 +13,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from tv2tv.world_model.generate_cli import add_sampling_args, sampling_from_args
+from tv2tv.world_model.sampling_args import add_sampling_args, sampling_from_args
 
 
 def register(sub: Any) -> None:
@@ -31,8 +31,8 @@ def register(sub: Any) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--frames-out", metavar="OUT.mp4", help="also write what was shown to a video")
     p.add_argument("--device", default="cpu")
-    add_sampling_args(p)
-    p.set_defaults(func=run_play, ode_steps=4)
+    add_sampling_args(p, ode_steps=4)
+    p.set_defaults(func=run_play)
 
 
 def run_play(args: argparse.Namespace) -> int:

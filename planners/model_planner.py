@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from tv2tv.planners.base import ImaginedRollout, PlanContext, check_positive, segment_texts
+from tv2tv.config import check_int
+from tv2tv.planners.base import ImaginedRollout, PlanContext, segment_texts
 from tv2tv.types import TextEvent
 from tv2tv.world_model.generate import Generator
 
@@ -52,7 +53,7 @@ def action_phrases_in(text: str, texter: Any, separator: str = "; ") -> list[str
 
 
 def _check_text_model(gen: Generator) -> None:
-    if not gen.text_enabled:
+    if not gen.variant.reads_text:
         raise ValueError(f"planning needs a model that reads text; this one is a {gen.cfg.variant!r} model")
 
 
@@ -82,7 +83,7 @@ class GeneratorImagination:
     @torch.inference_mode()
     def __call__(self, context: PlanContext, plans: Sequence[list[TextEvent]], horizon: int
                  ) -> list[ImaginedRollout]:
-        horizon = check_positive("horizon", horizon)
+        horizon = check_int("horizon", horizon, 1)
         if horizon > self.max_horizon:
             raise ValueError(f"horizon {horizon} is longer than the model's context window of "
                              f"{self.max_horizon} frames")
@@ -117,13 +118,13 @@ class ModelPlanner:
                  seed: int = 0) -> None:
         _check_text_model(generator)
         self.gen = generator
-        self.chunks = check_positive("chunks", chunks)
+        self.chunks = check_int("chunks", chunks, 1)
         horizon = self.chunks * generator.frames_per_chunk
         window = generator.cfg.sequence.window_frames
         if horizon > window:
             raise ValueError(f"horizon {horizon} ({chunks} chunks) is longer than the model's context "
                              f"window of {window} frames")
-        self.replan_every = check_positive("replan_every", horizon if replan_every is None else replan_every)
+        self.replan_every = check_int("replan_every", horizon if replan_every is None else replan_every, 1)
         self.seed, self.calls = int(seed), 0
         self.last_imagination: ImaginedRollout | None = None
         self.dropped_texts: list[str] = []

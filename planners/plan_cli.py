@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from tv2tv.world_model.generate_cli import add_sampling_args, sampling_from_args
+from tv2tv.world_model.sampling_args import add_sampling_args, sampling_from_args
 
 PLANNERS = ("scripted", "model", "search")
 
@@ -55,8 +55,8 @@ def register(sub: Any) -> None:
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--device", default="cpu")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_sampling_args(p)
-    p.set_defaults(func=run_plan, ode_steps=4, max_text_tokens=24)
+    add_sampling_args(p, ode_steps=4, max_text_tokens=24)
+    p.set_defaults(func=run_plan)
 
 
 def build_planner(name: str, args: argparse.Namespace, generator: Any) -> tuple[Any, Any]:
@@ -101,7 +101,7 @@ def _read_goal(path: str, shape: tuple[int, int, int]) -> np.ndarray:
 
 
 def run_plan(args: argparse.Namespace) -> int:
-    from tv2tv.planners.act import run_planner, summary_rows
+    from tv2tv.planners.act import game_options, run_planner, summary_rows
     from tv2tv.world_model.generate import Generator
 
     if args.planner not in PLANNERS:
@@ -113,9 +113,7 @@ def run_plan(args: argparse.Namespace) -> int:
         meta = generator.meta
         if meta.env != args.env:
             warnings.warn(f"the model was trained on {meta.env!r}, playing {args.env!r}", stacklevel=1)
-        options |= {"frame_size": int(meta.frame_shape[0]), "frameskip": int(meta.frameskip), "fps": float(meta.fps)}
-        if "text_every" in meta.extra:
-            options["env_kwargs"] = {"text_every": int(meta.extra["text_every"])}
+        options |= game_options(meta)
     planner, imagine = build_planner(args.planner, args, generator)
     results = run_planner(args.env, planner, args.episodes, args.max_steps, args.seed, args.out,
                           name=args.planner, imagine=imagine, progress=not args.no_progress, **options)

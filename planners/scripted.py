@@ -17,7 +17,8 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from tv2tv.planners.base import PlanContext, check_positive, shift_plan
+from tv2tv.config import check_int
+from tv2tv.planners.base import PlanContext, shift_plan
 from tv2tv.types import TextEvent
 from tv2tv.world_model.interventions import parse_script
 
@@ -39,9 +40,9 @@ class ScriptedPlanner:
         if not events:
             raise ValueError(f"the script {script!r} has no entries")
         self.events = [TextEvent(e.frame, e.text, "plan") for e in events]
-        self.replan_every = check_positive("replan_every", replan_every)
+        self.replan_every = check_int("replan_every", replan_every, 1)
         if period is not None:
-            check_positive("period", period)
+            check_int("period", period, 1)
             if self.events[-1].frame >= period:
                 raise ValueError(f"period {period} must be longer than the script's last frame "
                                  f"{self.events[-1].frame}")

@@ -28,14 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from tv2tv.planners.base import (
-    Imagine,
-    ImaginedRollout,
-    Objective,
-    PlanContext,
-    check_objective,
-    check_positive,
-)
+from tv2tv.config import check_int
+from tv2tv.planners.base import Imagine, ImaginedRollout, Objective, PlanContext, check_objective
 from tv2tv.planners.model_planner import action_phrases_in
 from tv2tv.types import TextEvent
 
@@ -45,7 +39,11 @@ CandidateSource = Callable[[PlanContext, int, np.random.Generator], list[Plan]]
 
 
 def _frames_per_chunk(imagine: Any) -> int:
-    return int(getattr(imagine, "frames_per_chunk", 1))
+    """The imagination's chunk length: plans change text only where a chunk starts."""
+    if not hasattr(imagine, "frames_per_chunk"):
+        raise TypeError(f"imagine must have frames_per_chunk (the world model's chunk length), "
+                        f"got {type(imagine).__name__} {imagine!r}")
+    return check_int("imagine.frames_per_chunk", imagine.frames_per_chunk, 1)
 
 
 @dataclass
@@ -73,8 +71,8 @@ class PhraseCandidates:
         if self.segments not in (1, 2):
             raise ValueError(f"segments must be 1 or 2, got {self.segments!r}")
         if self.max_candidates is not None:
-            check_positive("max_candidates", self.max_candidates)
-        check_positive("frames_per_chunk", self.frames_per_chunk)
+            check_int("max_candidates", self.max_candidates, 1)
+        check_int("frames_per_chunk", self.frames_per_chunk, 1)
         self._warned = False
 
     def __call__(self, context: PlanContext, horizon: int, rng: np.random.Generator) -> list[Plan]:
@@ -115,7 +113,7 @@ class ModelCandidates:
     """
 
     def __init__(self, imagine: Any, n: int = 8) -> None:
-        self.imagine, self.n = imagine, check_positive("n", n)
+        self.imagine, self.n = imagine, check_int("n", n, 1)
 
     def __call__(self, context: PlanContext, horizon: int, rng: np.random.Generator) -> list[Plan]:
         f = _frames_per_chunk(self.imagine)
@@ -155,12 +153,12 @@ class SearchPlanner:
                  candidates: CandidateSource | int | Sequence[Plan], objective: Objective,
                  horizon: int = 8, replan_every: int | None = None, seed: int = 0) -> None:
         self.objective = check_objective(objective)
-        self.horizon = check_positive("horizon", horizon)
+        self.horizon = check_int("horizon", horizon, 1)
         limit = getattr(imagine, "max_horizon", None)
         if limit is not None and self.horizon > limit:
             raise ValueError(f"horizon {self.horizon} is longer than the model's context window of {limit} frames")
-        self.replan_every = check_positive("replan_every", max(1, horizon // 2) if replan_every is None
-                                           else replan_every)
+        self.replan_every = check_int("replan_every", max(1, horizon // 2) if replan_every is None
+                                      else replan_every, 1)
         if self.replan_every > self.horizon:
             raise ValueError(f"replan_every {self.replan_every} is longer than the horizon {self.horizon}: "
                              f"steps past the plan would have no plan")
@@ -176,7 +174,8 @@ class SearchPlanner:
         if isinstance(candidates, bool):
             raise TypeError(f"candidates must be a source, an int or a list of plans, got {candidates!r}")
         if isinstance(candidates, (int, np.integer)):
-            return PhraseCandidates(2, check_positive("candidates", candidates), None, _frames_per_chunk(imagine))
+            n = check_int("candidates", candidates, 1)
+            return PhraseCandidates(2, n, None, _frames_per_chunk(imagine))
         if callable(candidates):
             return candidates
         if isinstance(candidates, Sequence) and candidates:

@@ -30,9 +30,10 @@ from typing import Any, Literal
 import gymnasium as gym
 import numpy as np
 
+from tv2tv.envs.runner import episode_prefix
 from tv2tv.recorders.store import DatasetMeta
 from tv2tv.types import Episode, Phrase
-from tv2tv.world_model.generate import Generator, RolloutSession, SamplingConfig, episode_prefix
+from tv2tv.world_model.generate import Generator, RolloutSession, SamplingConfig
 from tv2tv.world_model.interventions import TranscriptEntry
 
 _SCORED = re.compile(r"\bscored (a|\d+(?:\.\d+)?) points?\b")
@@ -81,10 +82,10 @@ def texter_for(meta: DatasetMeta) -> Any:
     if meta.texter == "synthetic":
         return SyntheticTexter()
     if meta.texter == "atari":
-        from tv2tv.envs.registry import get_texter, make_env
+        from tv2tv.envs.registry import get_texter
+        from tv2tv.recorders.record import env_for
 
-        kwargs = {"text_every": int(meta.extra["text_every"])} if "text_every" in meta.extra else {}
-        env = make_env(meta.env, frame_size=int(meta.frame_shape[0]), frameskip=int(meta.frameskip), **kwargs)
+        env = env_for(meta)
         try:
             return get_texter(env)
         finally:
@@ -141,7 +142,7 @@ class WorldModelEnv(gym.Env[np.ndarray, Any]):
         self._fixed, self._episodes = self._contexts(contexts)
         shape = self._frame_shape()
         self.observation_space = gym.spaces.Box(0, 255, shape, np.uint8)
-        self.direct = generator.cfg.variant == "action-id"
+        self.direct = generator.variant.takes_actions
         if self.direct:  # learned action tokens: the discrete action goes in as it is
             if action_mode != "action":
                 raise ValueError("an 'action-id' model takes the game's discrete actions: use action_mode='action'")

@@ -23,7 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from tv2tv.cli import register_commands
-from tv2tv.recorders.record import record
+from tv2tv.recorders.record import env_for, record
 from tv2tv.recorders.store import EpisodeStore
 from tv2tv.recorders.validate import fix, metadata_suspects, validate
 from tv2tv.recorders.video import write_video
@@ -95,11 +95,10 @@ def cmd_record(args: argparse.Namespace) -> int:
 # -- data info -------------------------------------------------------------------------------
 def _action_names(store: EpisodeStore) -> Any:
     """``action -> phrase`` from the game's texter, or ``None`` when the game cannot be built."""
-    from tv2tv.envs import get_texter, make_env
+    from tv2tv.envs import get_texter
 
-    meta = store.meta
     try:
-        env = make_env(meta.env, frame_size=meta.frame_shape[0], frameskip=meta.frameskip)
+        env = env_for(store.meta)
     except (ValueError, ImportError, ModuleNotFoundError):
         return None
     try:

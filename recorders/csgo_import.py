@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from tv2tv.config import check_int
 from tv2tv.envs.csgo_texter import (
     DEGREES_PER_COUNT,
     MOUSE_X_BINS,
@@ -50,11 +51,12 @@ from tv2tv.envs.csgo_texter import (
     from_onehot,
     is_onehot,
 )
+from tv2tv.envs.family import check_frame_size
 from tv2tv.envs.frames import resize_frame
-from tv2tv.envs.registry import check_frame_size
+from tv2tv.envs.runner import text_recording
 from tv2tv.progress import progress_bar
 from tv2tv.recorders.store import DatasetMeta, EpisodeStore, StagedStore
-from tv2tv.types import Episode, TextEvent
+from tv2tv.types import Episode
 
 ENV = "csgo"
 FPS = 16.0  # config.py: loop_fps = 16
@@ -78,8 +80,7 @@ class CSGOImportConfig:
 
     def __post_init__(self) -> None:
         check_frame_size(self.frame_size)
-        if isinstance(self.text_every, bool) or not isinstance(self.text_every, int) or self.text_every < 1:
-            raise ValueError(f"text_every must be an int >= 1, got {self.text_every!r}")
+        check_int("text_every", self.text_every, 1)
 
 
 @dataclass(frozen=True)
@@ -193,11 +194,8 @@ def read_csgo_file(path: str | os.PathLike[str], frame_size: int = 64) -> CSGOFi
 def to_episode(raw: CSGOFile, texter: CSGOTexter, source: str) -> Episode:
     """Text one file (phrases for step ``t`` land on frame ``t + 1``) and build its Episode."""
     flags = [{"kill": k, "death": d} for k, d in zip(raw.kills, raw.deaths)]
-    events = [TextEvent(0, p.text, p.source) for p in texter.reset(raw.frames[0], flags[0])]
     steps = len(raw.frames) - 1
-    for t in range(steps):
-        events += [TextEvent(t + 1, p.text, p.source)
-                   for p in texter.describe(None, raw.actions[t], None, flags[t + 1])]
+    events = text_recording(texter, raw.actions[:steps], flags)
     rewards = raw.kills[1:].astype(np.float32) - raw.deaths[1:].astype(np.float32)
     return Episode(frames=raw.frames, actions=raw.actions[:steps], rewards=rewards, terminated=False,
                    truncated=True, text_events=tuple(events), seed=None, env=ENV,

@@ -31,14 +31,21 @@ import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 import numpy as np
 
 from tv2tv.types import TEXT_SOURCES, Episode, TextEvent
 
-if TYPE_CHECKING:
-    from tv2tv.recorders.store import DatasetMeta
+
+class MetaFields(Protocol):
+    """What a file is checked against: the fields of ``recorders.store.DatasetMeta`` read here
+    (a protocol, so this module does not import the store that imports it)."""
+
+    env: str
+    frame_shape: tuple[int, int, int]
+    action_space: dict[str, Any]
+
 
 EPISODE_KEYS = ("frames", "actions", "rewards", "terminated", "truncated", "seed", "env",
                 "text_frames", "text_strings", "text_sources")
@@ -136,7 +143,7 @@ def _read_npy(f: BinaryIO, size: int, name: str) -> np.ndarray:
     return flat.reshape(shape, order="F" if fortran else "C")
 
 
-def read_episode_file(path: Path, meta: DatasetMeta) -> tuple[Episode | None, list[Problem]]:
+def read_episode_file(path: Path, meta: MetaFields) -> tuple[Episode | None, list[Problem]]:
     """The episode at ``path`` and its problems against ``meta``: ``(episode, [])`` or ``(None, problems)``.
 
     Never raises for anything in the file's bytes: each corruption is a ``Problem``.
@@ -159,7 +166,7 @@ def read_episode_file(path: Path, meta: DatasetMeta) -> tuple[Episode | None, li
 
 
 # -- checking ----------------------------------------------------------------------------------
-def check_arrays(z: Mapping[str, np.ndarray], meta: DatasetMeta, path: Path) -> list[Problem]:
+def check_arrays(z: Mapping[str, np.ndarray], meta: MetaFields, path: Path) -> list[Problem]:
     """The problems of an episode's arrays (as ``episode_to_arrays`` writes them) against ``meta``."""
     missing = [k for k in EPISODE_KEYS if k not in z]
     unknown = sorted(k for k in z if k not in EPISODE_KEYS and not k.startswith(EXTRA_PREFIX))
@@ -189,7 +196,7 @@ def _scalar_problems(z: Mapping[str, np.ndarray]) -> list[str]:
             for k, (kinds, what) in want.items() if z[k].shape != () or z[k].dtype.kind not in kinds]
 
 
-def _frame_problems(frames: np.ndarray, meta: DatasetMeta) -> list[tuple[str, str | None]]:
+def _frame_problems(frames: np.ndarray, meta: MetaFields) -> list[tuple[str, str | None]]:
     want = tuple(meta.frame_shape)
     if frames.dtype != np.uint8:
         return [(f"frame dtype {frames.dtype} != uint8", None)]

@@ -49,8 +49,11 @@ import numpy as np
 from rich.console import Console
 from rich.markup import escape
 
+from tv2tv.config import check_int
+from tv2tv.envs.family import check_frame_size
 from tv2tv.envs.frames import resize_frames
-from tv2tv.envs.registry import check_frame_size, family_of, get_texter, make_env
+from tv2tv.envs.registry import family_of, get_texter, make_env
+from tv2tv.envs.runner import text_recording
 from tv2tv.progress import progress_bar
 from tv2tv.recorders.record import RecordConfig, dataset_meta
 from tv2tv.recorders.store import DatasetMeta, EpisodeStore, StagedStore, StoreError
@@ -113,8 +116,7 @@ class ImportConfig:
     def __post_init__(self) -> None:
         if self.frame_size is not None:
             check_frame_size(self.frame_size)
-        if isinstance(self.text_every, bool) or not isinstance(self.text_every, int) or self.text_every < 1:
-            raise ValueError(f"text_every must be an int >= 1, got {self.text_every!r}")
+        check_int("text_every", self.text_every, 1)
 
 
 @dataclass(frozen=True)
@@ -252,13 +254,9 @@ def _has_lives(ep: Any) -> bool:
     return lives is not None and len(lives) == len(ep.rewards) + 1
 
 
-def texter_events(texter: Any, actions: np.ndarray, rewards: np.ndarray, lives: np.ndarray) -> list[TextEvent]:
-    """The Atari texter's text for one episode: step ``t``'s phrases land on frame ``t + 1``."""
-    events = [TextEvent(0, p.text, p.source) for p in texter.reset(None, {"lives": int(lives[0]), "reward": 0.0})]
-    for t, a in enumerate(actions):
-        info = {"reward": float(rewards[t]), "lives": int(lives[t + 1])}
-        events += [TextEvent(t + 1, p.text, p.source) for p in texter.describe(None, a, None, info)]
-    return events
+def _atari_infos(rewards: np.ndarray, lives: np.ndarray) -> list[dict[str, Any]]:
+    """The infos the Atari texter reads (``lives``, the step ``reward``), the reset's first."""
+    return [{"reward": float(r), "lives": int(n)} for r, n in zip([0.0, *rewards], lives)]
 
 
 def stored_events(infos: Any, steps: int, name: str, index: int) -> list[TextEvent]:
@@ -290,7 +288,7 @@ def to_episode(ep: Any, seed: Any, extras: dict[str, Any], plan: _Plan) -> Episo
         events = stored_events(ep.infos, steps, plan.name, ep.id)
     else:
         lives = np.asarray(ep.infos["lives"], np.int64) if _has_lives(ep) else np.zeros(steps + 1, np.int64)
-        events = texter_events(plan.texter, actions, rewards, lives)
+        events = text_recording(plan.texter, actions, _atari_infos(rewards, lives))
     ends = (bool(ep.terminations[-1]), bool(ep.truncations[-1])) if steps else (False, False)
     seed = int(seed) if seed is not None and 0 <= int(seed) < 2**63 else None  # the store keeps int64
     return Episode(frames=frames, actions=actions, rewards=rewards, terminated=ends[0], truncated=ends[1],

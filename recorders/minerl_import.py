@@ -40,10 +40,12 @@ from typing import Any
 import imageio.v2 as imageio
 import numpy as np
 
+from tv2tv.config import check_int
 from tv2tv.envs.frames import resize_frame
 from tv2tv.envs.minerl_texter import MINERL_KEYS, VPT_KEYS, MineRLTexter
+from tv2tv.envs.runner import text_recording
 from tv2tv.recorders.store import DatasetMeta, EpisodeStore, StagedStore
-from tv2tv.types import Episode, TextEvent
+from tv2tv.types import Episode
 
 LAYOUTS = ("auto", "v04", "vpt")
 V04_FILES = ("recording.mp4", "rendered.npz", "metadata.json")
@@ -86,8 +88,7 @@ class ImportConfig:
     camera_step: float = 2.5
 
     def __post_init__(self) -> None:
-        if isinstance(self.frame_size, bool) or not isinstance(self.frame_size, int) or self.frame_size < 8:
-            raise ValueError(f"frame_size must be an int >= 8, got {self.frame_size!r}")
+        check_int("frame_size", self.frame_size, 8)
         if self.layout not in LAYOUTS:
             raise ValueError(f"layout must be one of {LAYOUTS}, got {self.layout!r}")
 
@@ -278,12 +279,8 @@ def texter_for(layout: str, raw: _Raw, cfg: ImportConfig) -> MineRLTexter:
 
 def to_episode(raw: _Raw, texter: MineRLTexter, env: str) -> Episode:
     """Text the raw episode (phrases for step ``t`` land on frame ``t + 1``) and build an Episode."""
-    inv = raw.inventory
-    events = [TextEvent(0, p.text, p.source)
-              for p in texter.reset(raw.frames[0], {"inventory": inv[0]} if inv else {})]
-    for t, a in enumerate(raw.actions):
-        info = {"inventory": inv[t + 1]} if inv else {}
-        events += [TextEvent(t + 1, p.text, p.source) for p in texter.describe(None, a, None, info)]
+    infos = [{"inventory": i} for i in raw.inventory] if raw.inventory else [{}] * (len(raw.actions) + 1)
+    events = text_recording(texter, raw.actions, infos)
     actions = np.stack([texter.to_vector(a) for a in raw.actions]) if raw.actions else \
         np.zeros((0, len(texter.vector_fields())), np.float32)
     return Episode(frames=raw.frames, actions=actions, rewards=raw.rewards, terminated=True,

@@ -52,7 +52,9 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from tv2tv.envs.registry import check_frame_size, family_of, get_texter, make_env
+from tv2tv.config import check_int
+from tv2tv.envs.family import check_frame_size
+from tv2tv.envs.registry import family_of, get_texter, make_env
 from tv2tv.progress import Advance, progress_bar
 from tv2tv.recorders.policies import make_policy
 from tv2tv.recorders.store import DatasetMeta, EpisodeStore, StoreError, describe_space
@@ -72,7 +74,7 @@ class RecordConfig:
         steps: total steps to record (exactly one of ``steps`` / ``episodes``).
         episodes: number of episodes to record.
         policy: collection policy name (``tv2tv.recorders.policies``).
-        frame_size: side of the square frames (``MIN_FRAME_SIZE..MAX_FRAME_SIZE`` of ``tv2tv.envs.registry``).
+        frame_size: side of the square frames (``MIN_FRAME_SIZE..MAX_FRAME_SIZE`` of ``tv2tv.envs.family``).
         frameskip: emulator frames per step.
         seed: run seed (>= 0); episode ``k`` is seeded from ``(seed, k)``.
         workers: processes recording in parallel (1: in this process).
@@ -97,14 +99,14 @@ class RecordConfig:
         if (self.steps is None) == (self.episodes is None):
             raise ValueError(f"give exactly one of steps or episodes, got steps={self.steps!r}, "
                              f"episodes={self.episodes!r}")
-        _check_int("steps" if self.steps is not None else "episodes",
-                   self.steps if self.steps is not None else self.episodes, 1)
+        check_int("steps" if self.steps is not None else "episodes",
+                  self.steps if self.steps is not None else self.episodes, 1)
         check_frame_size(self.frame_size)
-        _check_int("frameskip", self.frameskip, 1)
-        _check_int("seed", self.seed, 0)
-        _check_int("workers", self.workers, 1)
+        check_int("frameskip", self.frameskip, 1)
+        check_int("seed", self.seed, 0)
+        check_int("workers", self.workers, 1)
         if self.max_episode_steps is not None:
-            _check_int("max_episode_steps", self.max_episode_steps, 1)
+            check_int("max_episode_steps", self.max_episode_steps, 1)
 
     @property
     def budget(self) -> int:
@@ -115,11 +117,6 @@ class RecordConfig:
     def num_workers(self) -> int:
         """Workers actually started: never more than there are steps or episodes."""
         return min(self.workers, self.budget)
-
-
-def _check_int(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -193,6 +190,38 @@ def dataset_meta(cfg: RecordConfig, env: gym.Env) -> DatasetMeta:
         texter_version=texter.version, frameskip=cfg.frameskip, fps=stored_fps(cfg, env),
         extra=extra,
     )
+
+
+def env_options(meta: DatasetMeta) -> dict[str, Any]:
+    """The ``make_env`` options a store was recorded with (the inverse of :func:`dataset_meta`):
+    ``frame_size``, ``frameskip`` and the family options (``text_every``, ...).
+
+    Example:
+        >>> env_options(EpisodeStore.open("data/pong").meta)          # doctest: +SKIP
+        {'frame_size': 64, 'frameskip': 4, 'text_every': 8}
+    """
+    options = {"frame_size": int(meta.frame_shape[0]), "frameskip": int(meta.frameskip),
+               **meta.extra.get("env_kwargs", {})}
+    if "text_every" in meta.extra:
+        options["text_every"] = int(meta.extra["text_every"])
+    return options
+
+
+def env_for(meta: DatasetMeta, seed: int | None = None, name: str | None = None) -> gym.Env:
+    """The real game a store recorded, rebuilt from its ``dataset.json`` (:func:`env_options`).
+
+    Args:
+        meta: the store's metadata (``EpisodeStore.meta``, ``Generator.meta``).
+        seed: seed of the env's first ``reset``.
+        name: play this game instead of ``meta.env``, with the store's frames and options.
+
+    Raises:
+        ValueError: ``make_env`` cannot build the game (an imported store's ``minerl-vpt``, ...).
+
+    Example:
+        >>> env = env_for(EpisodeStore.open("data/pong").meta, seed=0)   # doctest: +SKIP
+    """
+    return make_env(meta.env if name is None else name, seed=seed, **env_options(meta))
 
 
 def prepare_store(cfg: RecordConfig) -> EpisodeStore:
@@ -446,7 +475,7 @@ def record(env_name: str, out: str | os.PathLike[str], *, steps: int | None = No
         steps: total steps to record (exactly one of ``steps`` / ``episodes``).
         episodes: number of episodes to record.
         policy: collection policy name, e.g. ``"sticky"``, ``"random"``, ``"pong"``.
-        frame_size: side of the square frames (``MIN_FRAME_SIZE..MAX_FRAME_SIZE`` of ``tv2tv.envs.registry``).
+        frame_size: side of the square frames (``MIN_FRAME_SIZE..MAX_FRAME_SIZE`` of ``tv2tv.envs.family``).
         frameskip: emulator frames per step.
         seed: run seed; the same seed, policy and settings give the same episodes.
         workers: processes recording in parallel (1 records in this process).

@@ -24,6 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from tv2tv.config import check_int
 from tv2tv.paths import check_output_path
 from tv2tv.types import TEXT_SOURCES, TextEvent
 
@@ -106,8 +107,7 @@ def iter_rendered(frames: np.ndarray, events: Iterable[TextEvent] = (), scale: i
         caption_height: pixel height of the text band; default one line per source present.
     """
     frames = _check_frames(frames)
-    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
-        raise ValueError(f"scale must be an int >= 1, got {scale!r}")
+    check_int("scale", scale, 1)
     events = list(events)
     sources = [s for s in TEXT_SOURCES if any(e.source == s for e in events)]
     if caption_height is None:

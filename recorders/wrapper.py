@@ -3,7 +3,7 @@
 It passes ``reset`` and ``step`` through untouched (the very objects the inner env returns) and
 keeps, per episode, the frames, actions, rewards, end flags, the reset seed and the text the
 env's texter writes (Farama Minari's ``DataCollector`` works the same way). Texter phrases of
-``reset`` land on frame 0 and those of step ``t`` on frame ``t + 1`` (see ``tv2tv.types``).
+``reset`` land on frame 0 and those of step ``t`` on frame ``t + 1`` (``tv2tv.envs.runner.EpisodeText``).
 
 When an episode ends (``terminated`` or ``truncated``) it becomes an ``Episode`` that is written
 atomically to an ``EpisodeStore`` and/or handed to ``on_episode``. An episode that has not
@@ -40,8 +40,9 @@ import gymnasium as gym
 import numpy as np
 
 from tv2tv.envs.registry import get_texter
+from tv2tv.envs.runner import EpisodeText
 from tv2tv.recorders.store import EpisodeStore
-from tv2tv.types import Episode, TextEvent
+from tv2tv.types import Episode
 
 _ARRAY_ACTION_SPACES = (gym.spaces.Discrete, gym.spaces.Box, gym.spaces.MultiDiscrete,
                         gym.spaces.MultiBinary)
@@ -105,10 +106,9 @@ class RecordEpisodes(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self._t = 0
         self._actions: list[Any] = []
         self._rewards: list[float] = []
-        self._events: list[TextEvent] = []
+        self._text: EpisodeText | None = None
         self._seed: int | None = None
         self._episode_extras: dict[str, np.ndarray] = {}
-        self._prev_obs: Any = None
         self._recording = False
 
     # -- pass-through ----------------------------------------------------------------------
@@ -181,30 +181,27 @@ class RecordEpisodes(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self._t = 0
         self._actions = []
         self._rewards = []
-        self._events = [TextEvent(0, p.text, p.source) for p in self.texter.reset(obs, info)]
+        self._text = EpisodeText(self.texter, obs, info)
         self._seed = seed
         self._episode_extras = {k: np.asarray(v) for k, v in self.extras.items()}
-        self._prev_obs = obs
         self._recording = True
 
     def _record_step(self, action: Any, obs: Any, reward: SupportsFloat, terminated: bool,
                      truncated: bool, info: dict[str, Any]) -> None:
-        frames = self._frames
-        assert frames is not None
+        frames, text = self._frames, self._text
+        assert frames is not None and text is not None
         t = self._t = self._t + 1
         if t == len(frames):
             frames = self._grow()
         frames[t] = obs  # copies: an env may reuse its observation buffer
         self._actions.append(action)
         self._rewards.append(float(reward))
-        for p in self.texter.describe(self._prev_obs, action, obs, info):
-            self._events.append(TextEvent(t, p.text, p.source))
-        self._prev_obs = obs
+        text.step(action, obs, info)
         if terminated or truncated:
             self._finish(bool(terminated), bool(truncated))
 
     def _finish(self, terminated: bool, truncated: bool) -> Path | Episode:
-        assert self._frames is not None
+        assert self._frames is not None and self._text is not None
         self._recording = False
         space = self.env.action_space
         frames = self._frames[: self._t + 1]  # a view: the store writes it before reuse
@@ -212,7 +209,7 @@ class RecordEpisodes(gym.Wrapper, gym.utils.RecordConstructorArgs):
             frames=frames.copy() if self.on_episode is not None else frames,
             actions=np.asarray(self._actions, dtype=space.dtype).reshape(self._t, *space.shape),
             rewards=np.asarray(self._rewards, dtype=np.float32),
-            terminated=terminated, truncated=truncated, text_events=tuple(self._events),
+            terminated=terminated, truncated=truncated, text_events=tuple(self._text.events),
             seed=self._seed, env=self._env_name(), extras=self._episode_extras,
         )
         result: Path | Episode = ep

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tv2tv.apps.quickstart_plan import STAGES, QuickstartConfig, fingerprint, make_plan, stage_settings
 from tv2tv.cli import main
-from tv2tv.quickstart import STAGES, QuickstartConfig, fingerprint, make_plan, stage_settings
 
 CHROMIUM = Path("/usr/bin/chromium")
 MODEL_KEYS = {"counterfactual_accuracy", "counterfactual_accuracy_by_step", "chance", "psnr", "ssim",

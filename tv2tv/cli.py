@@ -29,13 +29,9 @@ COMMAND_MODULES = (
     "tv2tv.planners.cli",      # play
     "tv2tv.planners.plan_cli",  # plan
     "tv2tv.benchmarks.cli",    # bench
-    "tv2tv.quickstart",        # quickstart
+    "tv2tv.apps.quickstart",   # quickstart
     "tv2tv.envs.cli",          # envs
 )
-
-
-class UserError(Exception):
-    """An error caused by user input; printed without a traceback, exit code 2."""
 
 
 def register_commands(sub: Any, modules: tuple[str, ...], function: str = "register") -> None:
@@ -63,19 +59,20 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/yellow]")
         return 130
-    except (UserError, ValueError, TypeError, OSError) as exc:
+    except (ValueError, TypeError, OSError) as exc:
         # Library code raises ValueError/TypeError naming the bad value (docs/design.md, Style):
         # the message is the whole story for a user, a traceback only hides it. An OSError
         # naming a file (no space, no permission, a name too long) is about the user's files;
         # any other is a bug and keeps its traceback.
         if isinstance(exc, TypeError) and not str(exc):
             raise
+        message = str(exc)
         if isinstance(exc, OSError) and not isinstance(exc, (FileNotFoundError, FileExistsError)):
             if exc.filename is None:
                 raise
-            exc = UserError(f"{exc.strerror or exc}: {exc.filename}")
+            message = f"{exc.strerror or exc}: {exc.filename}"
         # One line (no wrapping), markup escaped: a path may hold "[".
-        console.print(f"[bold red]error:[/bold red] {escape(str(exc))}", soft_wrap=True)
+        console.print(f"[bold red]error:[/bold red] {escape(message)}", soft_wrap=True)
         return 2
 
 

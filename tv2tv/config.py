@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import numbers
 import os
 import types
 import typing
@@ -30,6 +31,21 @@ T = TypeVar("T")
 PRESET_PACKAGE = "tv2tv.configs"
 _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off"}
+
+
+def check_int(name: str, value: Any, minimum: int) -> int:
+    """``value`` as an ``int`` (numpy integers too, never a bool) if it is ``>= minimum``.
+
+    Raises:
+        ValueError: naming ``name`` and ``value``, e.g. ``text_every must be an int >= 1, got 0``.
+
+    Example:
+        >>> check_int("frameskip", 4, 1)
+        4
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
 
 
 def preset_names() -> list[str]:

@@ -28,6 +28,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from tv2tv.config import check_int
+
 
 class Advance(Protocol):
     """What ``progress_bar`` yields: ``advance(n=1, info=None)`` moves the bar ``n`` units on and,
@@ -64,8 +66,8 @@ def progress_bar(description: str, total: int | None, enabled: bool = True,
         ...     advance()
         ...     advance(info="done")
     """
-    if total is not None and (isinstance(total, bool) or not isinstance(total, int) or total < 0):
-        raise ValueError(f"total must be an int >= 0 or None, got {total!r}")
+    if total is not None:
+        check_int("total", total, 0)
     console = console or Console(stderr=True)
     if not enabled or not console.is_terminal:
         yield _no_op

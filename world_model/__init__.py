@@ -19,7 +19,7 @@ _EXPORTS = {
     "FrameCodec": "codec", "PatchCodec": "codec", "make_codec": "codec",
     "SequenceBatch": "sequence", "build_sequence": "sequence", "build_attention_mask": "sequence",
     "collate_sequences": "sequence",
-    "MoT": "mot", "KVCache": "mot", "MoTOutput": "mot",
+    "MoT": "mot", "KVCache": "kv_cache", "MoTOutput": "mot",
     "integrate": "flow", "sample_time": "flow",
     "TrainConfig": "config", "ModelConfig": "config", "SequenceConfig": "config",
     "EpisodeDataModule": "data", "resolve_config": "data",

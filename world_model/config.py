@@ -18,10 +18,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Variant = Literal["text", "no-text", "action-id", "plan-first"]
+VariantName = Literal["text", "no-text", "action-id", "plan-first"]
+# What each variant does is in ``variants.py`` (``variant_of``).
 VARIANTS: tuple[str, ...] = ("text", "no-text", "action-id", "plan-first")
-# Variants that read and write text (``plan-first``: all text of a window before its frames).
-TEXT_VARIANTS: tuple[str, ...] = ("text", "plan-first")
 
 # Lightning's precision names (``Trainer(precision=)``) and ours, ``auto``.
 PRECISIONS = ("auto", "32-true", "32", "16-mixed", "16", "bf16-mixed", "bf16", "16-true", "bf16-true",
@@ -261,7 +260,7 @@ class TrainConfig:
         val_batches: validation batches per check. sample_val: compute ``val/psnr`` by sampling.
     """
 
-    variant: Variant = "text"
+    variant: VariantName = "text"
     seed: int = 0
     max_steps: int = 2000
     max_minutes: float | None = None
@@ -276,11 +275,6 @@ class TrainConfig:
     flow: FlowConfig = field(default_factory=FlowConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
-
-    @property
-    def layout(self) -> str:
-        """The sequence layout of the variant (``sequence.build_sequence``)."""
-        return "plan-first" if self.variant == "plan-first" else "interleaved"
 
     def validate(self) -> None:
         if self.variant not in VARIANTS:

@@ -25,26 +25,18 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from tv2tv.recorders.store import DatasetMeta, EpisodeStore
 from tv2tv.types import Episode
 from tv2tv.world_model.codec import FrameCodec, make_codec
-from tv2tv.world_model.config import TEXT_VARIANTS, TrainConfig
+from tv2tv.world_model.config import TrainConfig
 from tv2tv.world_model.sequence import SequenceBatch, build_sequence, collate_sequences
 from tv2tv.world_model.tokenizer import ByteTokenizer
+from tv2tv.world_model.variants import variant_of
 
 # Random windows are indexed by a seed, so the training set is as long as we like.
 RANDOM_ITEMS = 2**62
 
 
-def discrete_actions(meta: DatasetMeta) -> tuple[int, int]:
-    """``(n, start)`` of a ``Discrete`` action space; ``ValueError`` for any other space."""
-    space = meta.action_space
-    if space.get("type") != "Discrete":
-        raise ValueError(f"the action-id variant needs a Discrete action space; store {meta.env!r} has "
-                         f"{space.get('type')!r} ({space}). Use --variant text or no-text")
-    return int(space["n"]), int(space.get("start", 0))
-
-
 def make_tokenizer(cfg: TrainConfig, meta: DatasetMeta) -> ByteTokenizer:
     """The tokenizer of a run: action ids only for the ``action-id`` variant."""
-    return ByteTokenizer(discrete_actions(meta)[0] if cfg.variant == "action-id" else 0)
+    return variant_of(cfg).tokenizer(meta)
 
 
 def resolve_config(cfg: TrainConfig, meta: DatasetMeta) -> TrainConfig:
@@ -63,28 +55,13 @@ class WindowEncoder:
     def __init__(self, cfg: TrainConfig, codec: FrameCodec, tokenizer: ByteTokenizer,
                  action_start: int = 0) -> None:
         self.cfg, self.codec, self.tok, self.action_start = cfg, codec, tokenizer, action_start
-        self._warned_long = False
+        self.variant = variant_of(cfg)
 
     def chunk_text(self, ep: Episode, start: int, k: int) -> list[int]:
-        """Token ids of chunk ``k`` of the window starting at frame ``start``: placed before the
-        chunk, or in the window's plan for ``plan-first`` (``sequence.plan_ids``)."""
+        """Token ids of chunk ``k`` of the window starting at frame ``start`` (``Variant.chunk_ids``):
+        placed before the chunk, or in the window's plan for ``plan-first`` (``sequence.plan_ids``)."""
         f = self.cfg.sequence.frames_per_chunk
-        lo, hi = start + k * f, start + (k + 1) * f
-        if self.cfg.variant == "no-text":
-            return []
-        if self.cfg.variant == "action-id":  # the action that led to each frame of the chunk
-            return [self.tok.action(int(ep.actions[i - 1]) - self.action_start if i >= 1 else -1)
-                    for i in range(lo, hi)]
-        texts = [e.text for e in ep.text_events if lo <= e.frame < hi]
-        ids = self.tok.encode(self.cfg.sequence.text_separator.join(texts))
-        limit = self.cfg.sequence.max_text_bytes
-        if len(ids) > limit:
-            if not self._warned_long:
-                warnings.warn(f"text of {len(ids)} bytes before one chunk is cut to sequence.max_text_bytes="
-                              f"{limit}", stacklevel=2)
-                self._warned_long = True
-            ids = ids[:limit]
-        return ids
+        return self.variant.chunk_ids(ep, start + k * f, f, self.tok, self.cfg.sequence, self.action_start)
 
     def encode(self, ep: Episode, start: int, drop_text: bool = False) -> SequenceBatch:
         s = self.cfg.sequence
@@ -93,9 +70,9 @@ class WindowEncoder:
         x0 = self.codec.encode(frames[None])[0]                                 # (T, N, D)
         x0 = x0.reshape(k, s.frames_per_chunk * x0.shape[1], x0.shape[2])       # (K, n, D)
         texts = [[] if drop_text else self.chunk_text(ep, start, c) for c in range(k)]
-        text_loss = self.cfg.variant in TEXT_VARIANTS and not drop_text
+        text_loss = self.variant.reads_text and not drop_text
         return build_sequence(texts, x0, self.codec.tokens_per_frame, text_loss=text_loss,
-                              context_chunks=s.context_chunks, layout=self.cfg.layout,
+                              context_chunks=s.context_chunks, layout=self.variant.layout,
                               separator=self.tok.encode(s.text_separator), video_positions=s.video_positions)
 
 
@@ -121,7 +98,7 @@ class WindowDataset(Dataset[SequenceBatch]):
         r = int(rng.integers(self.cum[-1]))
         ep = int(np.searchsorted(self.cum, r, side="right"))
         start = r - (int(self.cum[ep - 1]) if ep else 0)
-        drop = self.encoder.cfg.variant in TEXT_VARIANTS and rng.random() < self.encoder.cfg.sequence.p_uncond
+        drop = self.encoder.variant.reads_text and rng.random() < self.encoder.cfg.sequence.p_uncond
         return self.encoder.encode(self.episodes[ep], start, drop_text=drop)
 
 
@@ -201,8 +178,7 @@ class EpisodeDataModule(L.LightningDataModule):
             raise ValueError(f"sequence.window_frames={w} is longer than every episode (the longest has "
                              f"{longest} frames); use a shorter window or longer episodes")
         codec = make_codec(cfg.sequence.patch, meta.frame_shape)
-        action_start = discrete_actions(meta)[1] if cfg.variant == "action-id" else 0
-        encoder = WindowEncoder(cfg, codec, make_tokenizer(cfg, meta), action_start)
+        encoder = WindowEncoder(cfg, codec, make_tokenizer(cfg, meta), variant_of(cfg).action_start(meta))
         train_idx, val_idx = split_episodes(len(episodes), cfg.data.val_fraction, cfg.seed)
         if cfg.data.val_fraction > 0 and not val_idx:
             warnings.warn("only one episode: no validation split, validation is skipped", stacklevel=2)

@@ -36,8 +36,10 @@ model write on until it samples ``BOF`` (at most ``max_text_tokens`` bytes; 0: n
 generates every chunk with ``BOF`` forced (no text between chunks). Interventions therefore go
 in up front: ``generate(interventions=)`` or ``start(plan=)``, never ``step(texts=)``.
 
-``RolloutSession`` (one chunk per ``step``) and the network backends live in
-``world_model.session``; they are re-exported here.
+``Generator`` is a ``rollout_model.RolloutModel`` (the network with its variant, codec,
+tokenizer and ``SamplingConfig``: what a session reads) that also prepares contexts and drives
+sessions. ``RolloutSession`` (one chunk per ``step``) and the network backends live in
+``world_model.session``; ``RolloutSession``, ``SamplingConfig`` and the samplers are re-exported here.
 
 Example:
     >>> gen = Generator.from_run("runs/pong-tiny")                                  # doctest: +SKIP
@@ -52,69 +54,25 @@ import os
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import torch
 
+from tv2tv.envs.runner import episode_prefix
 from tv2tv.recorders.store import DatasetMeta
 from tv2tv.types import Episode, TextEvent
-from tv2tv.world_model.codec import make_codec
-from tv2tv.world_model.config import TEXT_VARIANTS, VARIANTS, SequenceConfig, TrainConfig
-from tv2tv.world_model.flow import METHODS
 from tv2tv.world_model.interventions import TranscriptEntry
-from tv2tv.world_model.mot import MoT
-from tv2tv.world_model.session import CHUNK, PlanTexts, RolloutSession, sample_token, sample_tokens
-from tv2tv.world_model.tokenizer import ACTION_OFFSET, ByteTokenizer
+from tv2tv.world_model.rollout_model import RolloutModel, SamplingConfig, sample_token, sample_tokens
+from tv2tv.world_model.session import CHUNK, PlanTexts, RolloutSession
 
 # The longest user text before one chunk, in bytes (UTF-8). Every byte is a token the model
 # attends over; a pasted book would exhaust memory, and training cuts text at
 # ``sequence.max_text_bytes`` (96 in the presets) anyway.
 MAX_USER_TEXT_BYTES = 1024
 
-__all__ = ["CHUNK", "MAX_USER_TEXT_BYTES", "Generator", "PlanTexts", "Rollout", "RolloutSession", "SamplingConfig", "chunk_text",
-           "episode_prefix", "load_context", "parse_context_spec", "sample_token", "sample_tokens"]
-
-
-@dataclass
-class SamplingConfig:
-    """How a rollout samples text and frames.
-
-    Args:
-        temperature: text sampling temperature (0: greedy).
-        top_p: nucleus sampling mass in (0, 1].
-        max_text_tokens: bytes the model may write before one chunk; then ``BOF`` is forced
-            (0: the model writes no text of its own, only interventions are fed).
-        ode_steps: flow ODE steps per chunk. method: ``euler``, ``heun`` or ``midpoint``.
-        cfg_scale: classifier-free guidance on the text (1: off, one stream).
-        use_cache: KV cache (True) or the uncached reference (False, for tests and benchmarks).
-        context_chunks: most chunks of context the model sees before a new chunk. -1: what it
-            was trained on (``sequence.chunks_per_window - 1``); 0: everything so far. When
-            the window is full, its newest half is re-encoded from ``BOS`` (positions from 0).
-    """
-
-    temperature: float = 1.0
-    top_p: float = 0.9
-    max_text_tokens: int = 48
-    ode_steps: int = 8
-    method: Literal["euler", "heun", "midpoint"] = "euler"
-    cfg_scale: float = 1.0
-    use_cache: bool = True
-    context_chunks: int = -1
-
-    def validate(self) -> None:
-        if self.temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
-        if not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
-        if self.max_text_tokens < 0:
-            raise ValueError(f"max_text_tokens must be >= 0, got {self.max_text_tokens}")
-        if self.ode_steps < 1:
-            raise ValueError(f"ode_steps must be >= 1, got {self.ode_steps}")
-        if self.context_chunks < -1:
-            raise ValueError(f"context_chunks must be -1 (training window), 0 (all) or >= 1, got {self.context_chunks}")
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+__all__ = ["CHUNK", "MAX_USER_TEXT_BYTES", "Generator", "PlanTexts", "Rollout", "RolloutSession",
+           "SamplingConfig", "episode_prefix", "load_context", "parse_context_spec", "sample_token",
+           "sample_tokens"]
 
 
 @dataclass
@@ -134,16 +92,10 @@ class Rollout:
     context_frames: np.ndarray
 
 
-class Generator:
+class Generator(RolloutModel):
     """Generates frames and text from a context with a trained (or random) ``MoT``.
 
-    Args:
-        model: the network (put in eval mode here).
-        cfg: its ``TrainConfig`` (sequence layout, text separator, variant).
-        frame_shape: ``(H, W, C)`` of the frames it was trained on.
-        sampling: a ``SamplingConfig`` (default: its defaults).
-        meta: the training store's ``DatasetMeta`` (env, texter, action space), kept for envs
-            and tools; an ``action-id`` model reads its action space's ``start`` from it.
+    Args: as ``RolloutModel`` (model, cfg, frame_shape, sampling, meta), whose attributes it has.
 
     Context alignment: a context of T frames is used as whole chunks of F frames; the first
     ``T mod F`` frames are dropped, and a context shorter than one chunk repeats its first frame.
@@ -158,39 +110,6 @@ class Generator:
         >>> gen.generate(frame, 16, seed=1).frames.shape                             # doctest: +SKIP
         (1, 16, 64, 64, 3)
     """
-
-    def __init__(self, model: MoT, cfg: TrainConfig, frame_shape: tuple[int, int, int],
-                 sampling: SamplingConfig | None = None, meta: DatasetMeta | None = None) -> None:
-        self.sampling = sampling or SamplingConfig()
-        self.sampling.validate()
-        if cfg.variant not in VARIANTS:
-            raise ValueError(f"cannot roll out a {cfg.variant!r} model (variants: {', '.join(VARIANTS)})")
-        if cfg.variant not in TEXT_VARIANTS and self.sampling.cfg_scale != 1.0:
-            raise ValueError(f"cfg_scale={self.sampling.cfg_scale} needs text; this is a {cfg.variant} model")
-        self.model, self.cfg, self.meta = model.eval(), cfg, meta
-        self.codec = make_codec(cfg.sequence.patch, tuple(frame_shape))
-        mc = model.cfg
-        if (self.codec.tokens_per_frame, self.codec.token_dim) != (mc.tokens_per_frame, mc.token_dim):
-            raise ValueError(f"frames {tuple(frame_shape)} with patch {cfg.sequence.patch} give "
-                             f"{self.codec.tokens_per_frame}x{self.codec.token_dim} tokens, the model expects "
-                             f"{mc.tokens_per_frame}x{mc.token_dim}")
-        self.action_start = 0
-        if cfg.variant == "action-id":
-            n_actions = mc.vocab_size - ACTION_OFFSET - 1      # the tokenizer adds n + 1 action ids
-            if n_actions < 1:
-                raise ValueError(f"an action-id model needs action ids in its vocabulary; vocab_size "
-                                 f"{mc.vocab_size} has none")
-            self.tokenizer = ByteTokenizer(n_actions)
-            if meta is not None:
-                self.action_start = int(meta.action_space.get("start", 0))
-        else:
-            self.tokenizer = ByteTokenizer()
-        self.frames_per_chunk, self.n_per_frame = mc.frames_per_chunk, mc.tokens_per_frame
-        self.n_per_chunk, self.token_dim = mc.frames_per_chunk * mc.tokens_per_frame, mc.token_dim
-        self.device = next(model.parameters()).device
-        cc = self.sampling.context_chunks
-        self.context_chunks = max(1, cfg.sequence.chunks_per_window - 1) if cc == -1 else cc
-        self.name = "model"   # how messages name it (``from_run``: the run directory)
 
     @classmethod
     def from_run(cls, run: str | os.PathLike[str], sampling: SamplingConfig | None = None,
@@ -216,46 +135,11 @@ class Generator:
 
         check_model_data(self.meta, meta, self.name, data_name)
 
-    @property
-    def text_enabled(self) -> bool:
-        """Whether the model reads and writes text (``text`` and ``plan-first``)."""
-        return self.cfg.variant in TEXT_VARIANTS
-
-    @property
-    def plan_first(self) -> bool:
-        """A ``plan-first`` model: its text goes in up front (``start(plan=)``), not per step."""
-        return self.cfg.variant == "plan-first"
-
-    @property
-    def num_actions(self) -> int:
-        """Discrete actions of an ``action-id`` model (0 for the other variants)."""
-        return self.tokenizer.num_actions
-
-    def action_ids(self, actions: np.ndarray | Sequence, batch: int) -> list[list[int]]:
-        """Token ids of env ``actions`` ``(B, F)`` (or ``(F,)`` for every element): one chunk's."""
-        a = np.asarray(actions)
-        f = self.frames_per_chunk
-        if a.ndim == 1:
-            a = np.broadcast_to(a, (batch, a.shape[0]))
-        if a.shape != (batch, f) or not np.issubdtype(a.dtype, np.integer):
-            raise ValueError(f"actions must be integers of shape ({batch}, {f}) or ({f},) (the actions leading "
-                             f"to each frame of the chunk, per element), got {a.dtype} {np.shape(actions)}")
-        n, lo = self.num_actions, self.action_start
-        bad = a[(a < lo) | (a >= lo + n)]
-        if bad.size:
-            raise ValueError(f"action {int(bad[0])} is outside the model's actions {lo}..{lo + n - 1}")
-        return [[self.tokenizer.action(int(x) - lo) for x in row] for row in a]
-
-    def _context_actions(self, ep: Episode, lo: int, frames: int) -> list[int]:
-        """Action ids before the frames ``lo .. lo + frames - 1`` (``data.WindowEncoder.chunk_text``)."""
-        return [self.tokenizer.action(int(ep.actions[i - 1]) - self.action_start) if i >= 1 else
-                self.tokenizer.no_action for i in range(lo, lo + frames)]
-
     def context(self, context: Episode | np.ndarray) -> tuple[torch.Tensor, list[list[int]], np.ndarray,
                                                               list[TranscriptEntry]]:
         """Chunks ``(K, n, P)``, their texts (action ids for ``action-id``), the frames used and
         context transcript entries."""
-        if self.cfg.variant == "action-id" and not isinstance(context, Episode) and np.ndim(context) == 4 \
+        if self.variant.takes_actions and not isinstance(context, Episode) and np.ndim(context) == 4 \
                 and np.shape(context)[0] > 1:
             raise ValueError("an action-id model needs the actions between context frames: pass an Episode "
                              "(or one frame)")
@@ -270,12 +154,10 @@ class Generator:
         start, k = t % f, t // f
         frames = ep.frames[start:]
         x0 = self.codec.encode(frames[None])[0].reshape(k, self.n_per_chunk, -1)          # (K, n, P)
-        if self.cfg.variant == "action-id":
-            texts = [self._context_actions(ep, start + c * f, f) for c in range(k)]
-            return x0, texts, frames, []
-        texts = [chunk_text(ep, start + c * f, f, self.cfg.sequence) if self.text_enabled else [] for c in range(k)]
+        texts = [self.variant.chunk_ids(ep, start + c * f, f, self.tokenizer, self.cfg.sequence,
+                                        self.action_start) for c in range(k)]            # as in training
         entries = [TranscriptEntry((c - k) * f, self.tokenizer.decode(ids), "context")
-                   for c, ids in enumerate(texts) if ids]
+                   for c, ids in enumerate(texts) if ids and self.variant.reads_text]
         return x0, texts, frames, entries
 
     def start(self, context: Episode | np.ndarray, batch: int = 1, seed: int = 0,
@@ -294,7 +176,7 @@ class Generator:
         """The env actions of ``n_frames`` generated frames, ``(n_frames,)`` or ``(B, n_frames)``, as
         ``(B, chunks * F)`` (the last chunk padded with its last action); ``None`` for models
         without actions (which must get none)."""
-        if self.cfg.variant != "action-id":
+        if not self.variant.takes_actions:
             if actions is not None:
                 raise ValueError(f"a {self.cfg.variant!r} model takes no actions; drop actions=")
             return None
@@ -337,7 +219,7 @@ class Generator:
             if not 0 <= e.frame < n_frames:
                 raise ValueError(f"intervention {e.text!r} at frame {e.frame} is outside the {n_frames} "
                                  f"generated frames (0..{n_frames - 1})")
-            if not self.text_enabled:
+            if not self.variant.reads_text:
                 raise ValueError(f"a {self.cfg.variant!r} model takes no text; drop the interventions")
             by_chunk.setdefault(e.frame // f, []).append(e.text)
         acts = self.rollout_actions(actions, n_frames, batch)
@@ -348,11 +230,11 @@ class Generator:
         for j, text in enumerate(user):
             self._check_user_text(text, j)
         session = RolloutSession(self, x0.to(self.device), texts, batch, seed,
-                                 plan=user if self.plan_first else None)
+                                 plan=user if self.variant.plan_first else None)
         transcripts = [list(ctx_entries) for _ in range(batch)]
         chunks = []
         for j in range(n_chunks):
-            step_texts = None if self.plan_first else [user[j]] * batch
+            step_texts = None if self.variant.plan_first else [user[j]] * batch
             frames, entries = session.step(step_texts, actions=None if acts is None else acts[:, j * f:(j + 1) * f])
             chunks.append(frames)
             for tr, new in zip(transcripts, entries):
@@ -376,16 +258,6 @@ class Generator:
                           stacklevel=3)
 
 
-def chunk_text(ep: Episode, lo: int, frames: int, seq: SequenceConfig) -> list[int]:
-    """Byte ids of the texts placed before the chunk of frames ``lo .. lo + frames - 1``.
-
-    The same placement as training (``data.WindowEncoder.chunk_text``, text variant; a test
-    checks they agree), without importing the Lightning data module.
-    """
-    texts = [e.text for e in ep.text_events if lo <= e.frame < lo + frames]
-    return ByteTokenizer().encode(seq.text_separator.join(texts))[:seq.max_text_bytes]
-
-
 def _as_episode(context: Episode | np.ndarray) -> Episode:
     if isinstance(context, Episode):
         return context
@@ -396,18 +268,6 @@ def _as_episode(context: Episode | np.ndarray) -> Episode:
     frames = a[None] if a.ndim == 3 else a
     t = frames.shape[0]
     return Episode(frames, np.zeros(t - 1, np.int64), np.zeros(t - 1, np.float32), False, False)
-
-
-def episode_prefix(ep: Episode, last: int, frames: int) -> Episode:
-    """Frames ``last - frames + 1 .. last`` of ``ep`` (clipped at 0) with their text, re-indexed."""
-    if not 0 <= last <= ep.num_steps:
-        raise ValueError(f"context frame {last} is outside the episode's frames 0..{ep.num_steps}")
-    if frames < 1:
-        raise ValueError(f"context frames must be >= 1, got {frames}")
-    lo = max(0, last - frames + 1)
-    events = tuple(TextEvent(e.frame - lo, e.text, e.source) for e in ep.text_events if lo <= e.frame <= last)
-    return Episode(ep.frames[lo:last + 1], ep.actions[lo:last], ep.rewards[lo:last], False, False,
-                   events, ep.seed, ep.env)
 
 
 def parse_context_spec(spec: str) -> tuple[str, int, int | None]:

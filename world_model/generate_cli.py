@@ -19,26 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from tv2tv.world_model.flow import METHODS
-
-
-def add_sampling_args(p: argparse.ArgumentParser) -> None:
-    """The ``SamplingConfig`` flags (shared by ``generate``, ``play`` and benchmarks)."""
-    p.add_argument("--temperature", type=float, default=1.0, help="text sampling temperature (0: greedy)")
-    p.add_argument("--top-p", type=float, default=0.9, help="nucleus sampling mass")
-    p.add_argument("--max-text-tokens", type=int, default=48, help="bytes the model may write before a chunk")
-    p.add_argument("--ode-steps", type=int, default=8, help="flow ODE steps per chunk")
-    p.add_argument("--method", choices=METHODS, default="euler", help="flow ODE integrator")
-    p.add_argument("--cfg-scale", type=float, default=1.0, help="classifier-free guidance on text (1: off)")
-    p.add_argument("--no-cache", action="store_true", help="re-run the whole sequence each step (reference)")
-
-
-def sampling_from_args(args: argparse.Namespace) -> Any:
-    from tv2tv.world_model.generate import SamplingConfig
-
-    return SamplingConfig(temperature=args.temperature, top_p=args.top_p, max_text_tokens=args.max_text_tokens,
-                          ode_steps=args.ode_steps, method=args.method, cfg_scale=args.cfg_scale,
-                          use_cache=not args.no_cache)
+from tv2tv.world_model.sampling_args import add_sampling_args, sampling_from_args
 
 
 def register(sub: Any) -> None:

@@ -34,6 +34,7 @@ from typing import Any, Literal, get_args
 
 import yaml
 
+from tv2tv.config import check_int
 from tv2tv.types import TextEvent
 
 SCRIPT_SUFFIXES = (".yaml", ".yml", ".json", ".txt")
@@ -140,8 +141,7 @@ def parse_entries(entries: Sequence[Any]) -> list[TextEvent]:
             raise ValueError(f"intervention entry {i}: expected a mapping with keys 'frame' and 'text', "
                              f"got {item!r}")
         frame, text = item["frame"], item["text"]
-        if isinstance(frame, bool) or not isinstance(frame, int) or frame < 0:
-            raise ValueError(f"intervention entry {i}: frame must be a non-negative integer, got {frame!r}")
+        check_int(f"intervention entry {i}: frame", frame, 0)
         if not isinstance(text, str) or not text.strip():
             raise ValueError(f"intervention entry {i}: text must be a non-empty string, got {text!r}")
         out.append(TextEvent(frame, text, "intervention"))

@@ -32,7 +32,7 @@ from tv2tv.world_model.config import TrainConfig
 from tv2tv.world_model.flow import add_noise, sample_time, velocity_target
 from tv2tv.world_model.mot import MoT, MoTOutput
 from tv2tv.world_model.sampling import psnr, sample_chunk
-from tv2tv.world_model.sequence import IGNORE, VIDEO, SequenceBatch, build_attention_mask
+from tv2tv.world_model.sequence import IGNORE, VIDEO, SequenceBatch
 
 
 def step_generator(seed: int, step: int, rank: int, device: torch.device | str, stream: int = 0) -> torch.Generator:
@@ -105,9 +105,7 @@ class WorldModelModule(L.LightningModule):
         default the trained weights)."""
         net = self.model if net is None else net
         video, flow_t, target, anchor = self.prepare_inputs(batch, gen)
-        mask = build_attention_mask(batch.modality, batch.chunk_id, batch.is_noisy, batch.valid)  # (B, L, L)
-        out = net(batch.tokens, video, batch.modality, batch.position, batch.frame_index,
-                  batch.patch_index, flow_t, mask, anchor=anchor, text_cond=net.sequence_text_cond(batch))
+        out = net(batch.model_input(video, flow_t, anchor, net.sequence_text_cond(batch)))
         has_text = batch.text_target != IGNORE
         if bool(has_text.any()):
             text = F.cross_entropy(out.logits[has_text], batch.text_target[has_text])

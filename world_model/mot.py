@@ -23,9 +23,10 @@ With ``ModelConfig.text_loss_trains_video=False`` text queries read the video ke
 constants in training (``_attend_isolated``: the same output, no gradient from a text token into
 the video side).
 
-The network is a plain ``nn.Module``. ``forward`` takes a full training sequence and its
-mask; ``extend`` runs a segment against a per-layer ``KVCache`` and either appends it (text,
-clean chunks) or not (a noisy chunk at each ODE step), for KV-cached rollouts.
+The network is a plain ``nn.Module`` whose input is a ``sequence.ModelInput``. ``forward`` runs
+a full sequence under its attention mask; ``extend`` runs a segment against a per-layer
+``KVCache`` and either appends it (text, clean chunks) or not (a noisy chunk at each ODE step),
+for KV-cached rollouts.
 
 Inference fast paths (same results up to float rounding; tested against ``forward``): the
 cache is a preallocated, doubling buffer (no ``torch.cat`` per call); a segment of one
@@ -50,7 +51,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from tv2tv.world_model.config import ModelConfig
-from tv2tv.world_model.sequence import VIDEO, SequenceBatch, build_attention_mask
+from tv2tv.world_model.kv_cache import KVCache
+from tv2tv.world_model.sequence import VIDEO, ModelInput, SequenceBatch, build_attention_mask
 
 
 @dataclass
@@ -62,82 +64,6 @@ class MoTOutput:
     logits: torch.Tensor
     velocity: torch.Tensor
     x0: torch.Tensor | None = None
-
-
-class KVCache:
-    """Per-layer keys and values ``(B, H, S, E)`` of the tokens appended so far.
-
-    ``valid (B, S)`` is False for keys no query may see (padding of ragged batches). The keys
-    live in preallocated buffers ``(B, H, capacity, E)`` that double when full, so appending a
-    segment copies only that segment; ``keys``/``values``/``valid`` are views of the first
-    ``length`` entries. A segment that is run but not appended (a noisy chunk) is written to
-    the spare room after ``length`` and overwritten by the next segment.
-
-    Args:
-        keys, values: per layer ``(B, H, S, E)`` (the buffers start as these tensors).
-        valid: ``(B, S)``.
-    """
-
-    def __init__(self, keys: list[torch.Tensor], values: list[torch.Tensor], valid: torch.Tensor) -> None:
-        self._k, self._v, self._valid = list(keys), list(values), valid
-        self._n = int(valid.shape[1])
-        self.all_valid = bool(valid.all())
-
-    @property
-    def length(self) -> int:
-        return self._n
-
-    @property
-    def keys(self) -> list[torch.Tensor]:
-        return [k[:, :, :self._n] for k in self._k]
-
-    @property
-    def values(self) -> list[torch.Tensor]:
-        return [v[:, :, :self._n] for v in self._v]
-
-    @property
-    def valid(self) -> torch.Tensor:
-        return self._valid[:, :self._n]
-
-    def _empty(self) -> KVCache:
-        """Treat the buffers as spare room: length 0."""
-        self._n, self.all_valid = 0, True
-        return self
-
-    def clone(self) -> KVCache:
-        out = KVCache([k.clone() for k in self._k], [v.clone() for v in self._v], self._valid.clone())
-        out._n, out.all_valid = self._n, self.all_valid
-        return out
-
-    @staticmethod
-    def _room(buf: torch.Tensor, need: int, like: torch.Tensor, dim: int) -> torch.Tensor:
-        """``buf`` with at least ``need`` entries along ``dim`` (doubling), in ``like``'s dtype."""
-        cap = buf.shape[dim]
-        if cap >= need and buf.dtype == like.dtype:
-            return buf
-        shape = list(buf.shape)
-        shape[dim] = max(need, 2 * cap, 64) if cap < need else cap
-        out = torch.empty(shape, dtype=like.dtype, device=buf.device)
-        out.narrow(dim, 0, cap).copy_(buf)
-        return out
-
-    def attend(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Write a segment's ``k, v (B, H, L, E)`` after the cached keys (not yet appended) and
-        return the keys and values ``(B, H, length + L, E)`` it attends to."""
-        n, L = self._n, k.shape[2]
-        self._k[layer] = kb = self._room(self._k[layer], n + L, k, 2)
-        self._v[layer] = vb = self._room(self._v[layer], n + L, v, 2)
-        kb[:, :, n:n + L] = k
-        vb[:, :, n:n + L] = v
-        return kb[:, :, :n + L], vb[:, :, :n + L]
-
-    def append(self, valid: torch.Tensor) -> None:
-        """Keep the segment last passed to ``attend`` (every layer): ``valid (B, L)``."""
-        n, L = self._n, valid.shape[1]
-        self._valid = vb = self._room(self._valid, n + L, valid, 1)
-        vb[:, n:n + L] = valid
-        self._n = n + L
-        self.all_valid = self.all_valid and bool(valid.all())
 
 
 class _Routing:
@@ -395,33 +321,33 @@ class MoT(nn.Module):
         ang = position.float()[..., None] * inv                                # (B, L, E/2)
         return ang.cos()[:, :, None], ang.sin()[:, :, None]
 
-    def _embed(self, tokens: torch.Tensor, video: torch.Tensor, modality: torch.Tensor,
-               frame_index: torch.Tensor, patch_index: torch.Tensor, route: _Routing,
-               anchor: torch.Tensor | None = None) -> torch.Tensor:
+    def _embed(self, x: ModelInput, route: _Routing) -> torch.Tensor:
         """Token embeddings ``(B*L, D)``: text ids, or video patches + patch + frame embeddings
         (+ the anchor patch's projection with ``ModelConfig.anchor_input``)."""
+        tokens, video, anchor = x.tokens, x.video, x.anchor
+
         def text(sel: torch.Tensor | None) -> torch.Tensor:                                  # (Mt, D)
             ids = tokens.reshape(-1)
             return self.tok_emb(ids if sel is None else ids[sel])
 
         def vid(sel: torch.Tensor | None) -> torch.Tensor:                                   # (Mv, D)
-            v, p, f = video.reshape(-1, video.shape[-1]), patch_index.reshape(-1), frame_index.reshape(-1)
+            v, p, f = video.reshape(-1, video.shape[-1]), x.patch_index.reshape(-1), x.frame_index.reshape(-1)
             if sel is not None:
                 v, p, f = v[sel], p[sel], f[sel]
             out = self.video_in(v.to(self.video_in.weight.dtype)) + self.patch_emb(p) + self.frame_emb(f)
-            if self.anchor_in is not None and anchor is not None:
+            if self.anchor_in is not None:
                 a = anchor.reshape(-1, anchor.shape[-1])
                 out = out + self.anchor_in((a if sel is None else a[sel]).to(self.anchor_in.weight.dtype))
             return out
 
         if route.index is None and len(self.blocks[0].towers) == 2:   # one modality: no index work
             return vid(None) if route.towers == [1] else text(None)
-        is_video = modality.reshape(-1) == VIDEO
+        is_video = x.modality.reshape(-1) == VIDEO
         t_idx, v_idx = (~is_video).nonzero().squeeze(-1), is_video.nonzero().squeeze(-1)
         te, ve = text(t_idx), vid(v_idx)
-        x = torch.zeros(is_video.numel(), self.cfg.dim, device=tokens.device,
-                        dtype=torch.promote_types(te.dtype, ve.dtype))
-        return x.index_copy(0, t_idx, te.to(x.dtype)).index_copy(0, v_idx, ve.to(x.dtype))
+        out = torch.zeros(is_video.numel(), self.cfg.dim, device=tokens.device,
+                          dtype=torch.promote_types(te.dtype, ve.dtype))
+        return out.index_copy(0, t_idx, te.to(out.dtype)).index_copy(0, v_idx, ve.to(out.dtype))
 
     def chunk_text_embedding(self, ids: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         """``ModelConfig.text_cond``: the summary ``(B, D)`` of each element's chunk text ``ids
@@ -500,54 +426,41 @@ class MoT(nn.Module):
             vel = xf.new_zeros(b * L, p_out, dtype=torch.float32)
         return MoTOutput(logits.view(b, L, -1), vel.view(b, L, -1))
 
-    def _run(self, tokens: torch.Tensor, video: torch.Tensor, modality: torch.Tensor, position: torch.Tensor,
-             frame_index: torch.Tensor, patch_index: torch.Tensor, flow_t: torch.Tensor, mask: torch.Tensor | None,
-             cache: KVCache | None, anchor: torch.Tensor | None = None, text_cond: torch.Tensor | None = None
+    def _run(self, x: ModelInput, mask: torch.Tensor | None, cache: KVCache | None
              ) -> tuple[MoTOutput, list[tuple[torch.Tensor, torch.Tensor]]]:
-        b, L = tokens.shape
-        route = _Routing(modality, len(self.blocks[0].towers))
-        x = self._embed(tokens, video, modality, frame_index, patch_index, route, anchor).view(b, L, -1)  # (B, L, D)
-        if text_cond is not None and self.text_cond is not None:
-            x = x + text_cond.to(x.dtype)
-        cond, rope = self._time(route, flow_t), self._rope(position)
+        b, L = x.tokens.shape
+        route = _Routing(x.modality, len(self.blocks[0].towers))
+        h = self._embed(x, route).view(b, L, -1)                                       # (B, L, D)
+        if x.text_cond is not None and self.text_cond is not None:
+            h = h + x.text_cond.to(h.dtype)
+        cond, rope = self._time(route, x.flow_t), self._rope(x.position)
         kvs = []
         for i, block in enumerate(self.blocks):
-            x, kv = block(x, route, cond, rope, mask, None if cache is None else (cache, i))
+            h, kv = block(h, route, cond, rope, mask, None if cache is None else (cache, i))
             kvs.append(kv)
-        out = self._heads(x, modality, flow_t, route)
+        out = self._heads(h, x.modality, x.flow_t, route)
         if self.cfg.prediction == "x0":  # the head predicts x0; v = (x_t - x0) / t (flow.py)
             x0 = out.velocity
-            if self.cfg.residual and anchor is not None:   # x0 = last frame + predicted change
-                x0 = x0 + anchor.float()                                                # (B, L, P)
-            is_video = (modality == VIDEO)[..., None]                                   # (B, L, 1)
-            t = flow_t.float().clamp_min(self.cfg.x0_min_t)[..., None]                  # (B, L, 1)
-            out.velocity = torch.where(is_video, (video.float() - x0) / t, out.velocity)
+            if self.cfg.residual:   # x0 = last frame + predicted change
+                x0 = x0 + x.anchor.float()                                              # (B, L, P)
+            is_video = (x.modality == VIDEO)[..., None]                                 # (B, L, 1)
+            t = x.flow_t.float().clamp_min(self.cfg.x0_min_t)[..., None]                # (B, L, 1)
+            out.velocity = torch.where(is_video, (x.video.float() - x0) / t, out.velocity)
             out.x0 = x0
         return out, kvs
 
     # -- public API --------------------------------------------------------------------------
-    def forward(self, tokens: torch.Tensor, video: torch.Tensor, modality: torch.Tensor, position: torch.Tensor,
-                frame_index: torch.Tensor, patch_index: torch.Tensor, flow_t: torch.Tensor,
-                mask: torch.Tensor, anchor: torch.Tensor | None = None,
-                text_cond: torch.Tensor | None = None) -> MoTOutput:
-        """A full sequence.
+    def forward(self, x: ModelInput) -> MoTOutput:
+        """A full sequence ``x`` (``SequenceBatch.model_input``), under its attention mask
+        (``sequence.build_attention_mask`` of its modality, chunk ids, noisy copies and padding).
 
-        Args:
-            tokens: text ids ``(B, L)`` (ignored at video positions).
-            video: video token values ``(B, L, P)`` (noised for noisy copies; ignored at text).
-            modality: 0 text, 1 video ``(B, L)``. position: rotary position ids ``(B, L)``.
-            frame_index, patch_index: a video token's frame in its chunk and patch in its frame.
-            flow_t: flow time ``(B, L)`` of each video token (0 for clean copies).
-            mask: boolean attention mask ``(B, L, L)`` (``sequence.build_attention_mask``).
-            anchor: ``(B, L, P)`` with ``ModelConfig.residual``: the clean tokens of the last
-                frame before each noisy chunk, added to the x0 prediction (``SequenceBatch.anchor``);
-                ``None`` means zeros (no frame before).
-            text_cond: ``(B, L, D)`` with ``ModelConfig.text_cond``: each video token's chunk text
-                summary (``sequence_text_cond(batch)``; rollouts: ``chunk_text_embedding``), added
-                to its input embedding; ``None``: no text path.
+        ``x.video`` holds the noised values at noisy copies; ``x.anchor`` (``ModelConfig.residual``)
+        is added to the x0 prediction and, with ``ModelConfig.anchor_input``, read as an input;
+        ``x.text_cond`` (``sequence_text_cond(batch)``; rollouts: ``chunk_text_embedding``) is
+        added to each video token's input embedding.
         """
-        out, _ = self._run(tokens, video, modality, position, frame_index, patch_index, flow_t, mask, None, anchor,
-                           text_cond)
+        mask = build_attention_mask(x.modality, x.chunk_id, x.is_noisy, x.valid)        # (B, L, L)
+        out, _ = self._run(x, mask, None)
         return out
 
     def new_cache(self, batch_size: int, device: torch.device | str = "cpu", capacity: int = 0) -> KVCache:
@@ -558,40 +471,28 @@ class MoT(nn.Module):
                        [torch.empty(batch_size, h, capacity, e, device=device) for _ in range(layers)],
                        torch.zeros(batch_size, capacity, dtype=torch.bool, device=device))._empty()
 
-    def extend(self, cache: KVCache, tokens: torch.Tensor, video: torch.Tensor, modality: torch.Tensor,
-               position: torch.Tensor, frame_index: torch.Tensor, patch_index: torch.Tensor,
-               flow_t: torch.Tensor, *, append: bool, chunk_id: torch.Tensor | None = None,
-               valid: torch.Tensor | None = None, anchor: torch.Tensor | None = None,
-               text_cond: torch.Tensor | None = None) -> MoTOutput:
-        """Run a segment of ``L`` new tokens against the cache; optionally append it.
+    def extend(self, cache: KVCache, x: ModelInput, *, append: bool) -> MoTOutput:
+        """Run a segment ``x`` of ``L`` new tokens against the cache; optionally append it.
 
         The segment sees every valid cached key. Inside the segment, text is causal and the
-        video tokens of one chunk (``chunk_id``; default: all video tokens form one chunk)
-        see each other both ways. Use ``append=True`` for text and clean chunks and
-        ``append=False`` to evaluate a noisy chunk at each ODE step (it must not be cached).
-        Arguments are as in ``forward`` (``anchor`` and ``text_cond`` too); ``valid (B, L)``
-        marks padding of ragged batches.
-        When every key is visible to every query (a chunk, or one token, over an all-valid
-        cache) attention runs without a mask.
+        video tokens of one chunk (``x.chunk_id``) see each other both ways (``x.is_noisy`` is
+        not read: a segment holds one copy of a chunk). Use ``append=True`` for text and clean
+        chunks and ``append=False`` to evaluate a noisy chunk at each ODE step (it must not be
+        cached). ``x.valid`` marks padding of ragged batches. When every key is visible to every
+        query (a chunk, or one token, over an all-valid cache) attention runs without a mask.
 
         Example:
             >>> cache = net.new_cache(1)                                    # doctest: +SKIP
-            >>> out = net.extend(cache, bos_and_text..., append=True)       # doctest: +SKIP
+            >>> out = net.extend(cache, bos_and_text, append=True)          # doctest: +SKIP
         """
-        b, L = tokens.shape
-        if valid is None:
-            valid = torch.ones(b, L, dtype=torch.bool, device=tokens.device)
+        b, L = x.tokens.shape
         mask: torch.Tensor | None = None
-        seg_valid = bool(valid.all())
-        one_chunk = L == 1 or (bool((modality == VIDEO).all())
-                               and (chunk_id is None or bool((chunk_id == chunk_id[:, :1]).all())))
-        if not (cache.all_valid and seg_valid and one_chunk):
-            if chunk_id is None:
-                chunk_id = torch.where(modality == VIDEO, 0, -1)
-            inner = build_attention_mask(modality, chunk_id, torch.zeros_like(valid), valid)  # (B, L, L)
-            mask = torch.cat([cache.valid[:, None, :].expand(b, L, cache.length), inner], dim=-1)  # (B, L, S)
-        out, _ = self._run(tokens, video, modality, position, frame_index, patch_index, flow_t, mask, cache,
-                           anchor, text_cond)
+        one_chunk = L == 1 or (bool((x.modality == VIDEO).all())
+                               and bool((x.chunk_id == x.chunk_id[:, :1]).all()))
+        if not (cache.all_valid and bool(x.valid.all()) and one_chunk):
+            inner = build_attention_mask(x.modality, x.chunk_id, torch.zeros_like(x.valid), x.valid)  # (B,L,L)
+            mask = torch.cat([cache.valid[:, None, :].expand(b, L, cache.length), inner], -1)  # (B, L, S)
+        out, _ = self._run(x, mask, cache)
         if append:
-            cache.append(valid)
+            cache.append(x.valid)
         return out

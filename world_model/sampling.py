@@ -14,10 +14,11 @@ Example:
 from __future__ import annotations
 
 import torch
+from torchmetrics.functional.image import peak_signal_noise_ratio
 
 from tv2tv.world_model.flow import integrate
 from tv2tv.world_model.mot import MoT
-from tv2tv.world_model.sequence import SequenceBatch, build_attention_mask
+from tv2tv.world_model.sequence import SequenceBatch
 
 
 @torch.no_grad()
@@ -40,7 +41,6 @@ def sample_chunk(model: MoT, batch: SequenceBatch, chunk: int, steps: int = 8, m
     if int(counts.min()) == 0 or int(counts.max()) != int(counts.min()):
         raise ValueError(f"chunk {chunk} has no noisy copy in every sequence of the batch")
     n, p = int(counts[0]), batch.video.shape[-1]
-    mask = build_attention_mask(batch.modality, batch.chunk_id, batch.is_noisy, batch.valid)
     if noise is None:
         noise = torch.randn(b, n, p, generator=generator, device=batch.video.device)
     text_cond = model.sequence_text_cond(batch)                                 # (B, L, D) or None
@@ -50,14 +50,15 @@ def sample_chunk(model: MoT, batch: SequenceBatch, chunk: int, steps: int = 8, m
         video[sel] = x.reshape(b * n, p).to(video.dtype)
         flow_t = torch.zeros(batch.tokens.shape, device=x.device)
         flow_t[sel] = t[:, None].expand(b, n).reshape(-1).to(flow_t.dtype)
-        out = model(batch.tokens, video, batch.modality, batch.position, batch.frame_index,
-                    batch.patch_index, flow_t, mask, anchor=batch.anchor, text_cond=text_cond)
+        out = model(batch.model_input(video, flow_t, text_cond=text_cond))
         return out.velocity[sel].reshape(b, n, p).float()
 
     return integrate(velocity, noise.float(), steps=steps, method=method)
 
 
-def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """PSNR in dB of tokens in ``[-1, 1]`` (clamped), per leading item: ``(B, ...) -> (B,)``."""
-    mse = (a.float().clamp(-1, 1) - b.float().clamp(-1, 1)).pow(2).flatten(1).mean(1)
-    return 10 * torch.log10(4.0 / mse.clamp_min(1e-10))
+def psnr(a: torch.Tensor, b: torch.Tensor, data_range: tuple[float, float] = (-1.0, 1.0)) -> torch.Tensor:
+    """PSNR in dB per leading item, ``(B, ...) -> (B,)``, of values clamped to ``data_range``
+    (``torchmetrics``): tokens are in ``[-1, 1]`` (the default), uint8 frames in ``(0, 255)``.
+    Equal items score ``inf``."""
+    dims = tuple(range(1, a.dim()))
+    return peak_signal_noise_ratio(a.float(), b.float(), data_range=data_range, reduction="none", dim=dims)

@@ -52,20 +52,19 @@ LAYOUTS: tuple[str, ...] = ("interleaved", "plan-first")
 
 
 @dataclass
-class SequenceBatch:
-    """One sequence (L,) or a padded batch (B, L). Every field is a tensor.
+class TokenFields:
+    """The per-token fields of a sequence or segment, each ``(..., L)`` (``video``, ``anchor``
+    ``(..., L, D)``): what a training sequence (``SequenceBatch``) and the network's input
+    (``ModelInput``) share.
 
     Fields: ``tokens`` text ids (PAD at video and padding positions); ``modality`` 0 text,
     1 video; ``chunk_id`` chunk index or -1; ``is_noisy`` noisy chunk copy; ``position``
     rotary position (clean stream index); ``frame_index``/``patch_index`` a video token's
-    frame within its chunk and patch within its frame; ``text_target`` next-token target or
-    ``IGNORE``; ``flow_loss_mask`` noisy tokens that carry the flow loss; ``video`` clean
-    patch values x0 ``(..., L, D)`` at video positions (both copies), 0 elsewhere; ``anchor``
-    ``(..., L, D)`` at a noisy chunk's positions, the clean tokens of the last frame before
-    the chunk tiled over its frames (0 for the first chunk and elsewhere; see
-    ``ModelConfig.residual``); ``text_chunk`` at the bytes (or action ids) of the text placed
-    right before chunk k, k (-1 elsewhere, and in a plan-first plan; see ``ModelConfig.text_cond``);
-    ``valid`` False at batch padding.
+    frame within its chunk and patch within its frame; ``video`` patch values at video
+    positions (clean x0 in a ``SequenceBatch``, both copies), 0 elsewhere; ``anchor`` at a noisy
+    chunk's positions, the clean tokens of the last frame before the chunk tiled over its frames
+    (0 for the first chunk and elsewhere; see ``ModelConfig.residual``); ``valid`` False at
+    batch padding.
     """
 
     tokens: torch.Tensor
@@ -75,12 +74,61 @@ class SequenceBatch:
     position: torch.Tensor
     frame_index: torch.Tensor
     patch_index: torch.Tensor
-    text_target: torch.Tensor
-    flow_loss_mask: torch.Tensor
     video: torch.Tensor
     anchor: torch.Tensor
-    text_chunk: torch.Tensor
     valid: torch.Tensor
+
+
+@dataclass
+class ModelInput(TokenFields):
+    """What ``MoT`` reads of a sequence ``(B, L)`` or of a rollout segment of ``L`` new tokens:
+    the ``TokenFields`` (``video`` noised at noisy copies), plus ``flow_t (B, L)`` each video
+    token's flow time (0 for clean copies) and ``text_cond (B, L, D)`` each video token's chunk
+    text summary (``ModelConfig.text_cond``; ``None``: no text path).
+
+    Example:
+        >>> seq = collate_sequences([build_sequence([[104], []], torch.zeros(2, 4, 3), tokens_per_frame=2)])
+        >>> x = seq.model_input(seq.video, torch.zeros(seq.tokens.shape))
+        >>> ModelInput.cat(x, x).tokens.shape
+        torch.Size([1, 34])
+    """
+
+    flow_t: torch.Tensor
+    text_cond: torch.Tensor | None = None
+
+    @staticmethod
+    def cat(*parts: ModelInput) -> ModelInput:
+        """Parts of one sequence joined along ``L`` (``text_cond`` is ``None`` in all or none)."""
+        if len(parts) == 1:
+            return parts[0]
+        def join(name: str) -> torch.Tensor | None:
+            first = getattr(parts[0], name)
+            return None if first is None else torch.cat([getattr(p, name) for p in parts], 1)
+
+        return ModelInput(**{f.name: join(f.name) for f in fields(ModelInput)})
+
+
+@dataclass
+class SequenceBatch(TokenFields):
+    """One sequence (L,) or a padded batch (B, L). Every field is a tensor.
+
+    Fields: the ``TokenFields`` (``video`` the clean x0), and ``text_target`` next-token target
+    or ``IGNORE``; ``flow_loss_mask`` noisy tokens that carry the flow loss; ``text_chunk`` at
+    the bytes (or action ids) of the text placed right before chunk k, k (-1 elsewhere, and in
+    a plan-first plan; see ``ModelConfig.text_cond``).
+    """
+
+    text_target: torch.Tensor
+    flow_loss_mask: torch.Tensor
+    text_chunk: torch.Tensor
+
+    def model_input(self, video: torch.Tensor, flow_t: torch.Tensor, anchor: torch.Tensor | None = None,
+                    text_cond: torch.Tensor | None = None) -> ModelInput:
+        """The network's input for this batch with ``video (B, L, D)`` (noised) at flow times
+        ``flow_t (B, L)``; ``anchor`` replaces ``self.anchor`` (e.g. noised with its frame)."""
+        shared = {f.name: getattr(self, f.name) for f in fields(TokenFields)}
+        return ModelInput(**{**shared, "video": video, "anchor": self.anchor if anchor is None else anchor},
+                          flow_t=flow_t, text_cond=text_cond)
 
     @property
     def length(self) -> int:

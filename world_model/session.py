@@ -32,8 +32,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields, replace
-from typing import TYPE_CHECKING
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -41,47 +40,14 @@ import torch
 from tv2tv.world_model.flow import integrate
 from tv2tv.world_model.interventions import TranscriptEntry
 from tv2tv.world_model.mot import MoT, MoTOutput
-from tv2tv.world_model.sequence import (
-    TEXT,
-    VIDEO,
-    build_attention_mask,
-    build_sequence,
-    chunk_anchor,
-    plan_ids,
-)
+from tv2tv.world_model.rollout_model import RolloutModel, sample_tokens
+from tv2tv.world_model.sequence import TEXT, VIDEO, ModelInput, build_sequence, chunk_anchor, plan_ids
 from tv2tv.world_model.tokenizer import BOF, BOS, EOF, NUM_BYTES, PAD
-
-if TYPE_CHECKING:
-    from tv2tv.world_model.generate import Generator
 
 CHUNK = -1  # marks a video chunk in ``Rollout.tokens``
 # The user text of each chunk a plan-first session generates: per chunk, one text for every
 # element, one per element, or None.
 PlanTexts = Sequence[str | Sequence[str | None] | None]
-
-
-@dataclass
-class _Seg:
-    """A segment of new tokens, every field ``(B, L)`` (``video`` ``(B, L, P)``)."""
-
-    tokens: torch.Tensor
-    video: torch.Tensor
-    modality: torch.Tensor
-    position: torch.Tensor
-    frame_index: torch.Tensor
-    patch_index: torch.Tensor
-    flow_t: torch.Tensor
-    chunk_id: torch.Tensor
-    is_noisy: torch.Tensor
-    valid: torch.Tensor
-    anchor: torch.Tensor
-    cond: torch.Tensor        # (B, L, D) chunk text summaries (``ModelConfig.text_cond``), else (B, L, 0)
-
-    @staticmethod
-    def cat(*segs: _Seg) -> _Seg:
-        if len(segs) == 1:
-            return segs[0]
-        return _Seg(**{f.name: torch.cat([getattr(s, f.name) for s in segs], 1) for f in fields(_Seg)})
 
 
 class _CachedStream:
@@ -90,10 +56,8 @@ class _CachedStream:
     def __init__(self, model: MoT, batch: int, device: torch.device, capacity: int = 0) -> None:
         self.model, self.cache = model, model.new_cache(batch, device, capacity)
 
-    def run(self, s: _Seg, append: bool) -> MoTOutput:
-        return self.model.extend(self.cache, s.tokens, s.video, s.modality, s.position, s.frame_index,
-                                 s.patch_index, s.flow_t, append=append, chunk_id=s.chunk_id, valid=s.valid,
-                                 anchor=s.anchor, text_cond=s.cond if s.cond.shape[-1] else None)
+    def run(self, s: ModelInput, append: bool) -> MoTOutput:
+        return self.model.extend(self.cache, s, append=append)
 
 
 class _FullStream:
@@ -102,44 +66,13 @@ class _FullStream:
     def __init__(self, model: MoT, batch: int, device: torch.device, capacity: int = 0) -> None:
         self.model, self.history = model, None
 
-    def run(self, s: _Seg, append: bool) -> MoTOutput:
-        full = s if self.history is None else _Seg.cat(self.history, s)
-        mask = build_attention_mask(full.modality, full.chunk_id, full.is_noisy, full.valid)  # (B, S, S)
-        out = self.model(full.tokens, full.video, full.modality, full.position, full.frame_index,
-                         full.patch_index, full.flow_t, mask, anchor=full.anchor,
-                         text_cond=full.cond if full.cond.shape[-1] else None)
+    def run(self, s: ModelInput, append: bool) -> MoTOutput:
+        full = s if self.history is None else ModelInput.cat(self.history, s)
+        out = self.model(full)
         if append:
             self.history = full
         L = s.tokens.shape[1]
         return MoTOutput(out.logits[:, -L:], out.velocity[:, -L:])
-
-
-def sample_tokens(logits: torch.Tensor, temperature: float, top_p: float, u: torch.Tensor) -> torch.Tensor:
-    """One id per row of ``logits (B, V)`` by inverse CDF of the uniform draws ``u (B,)``.
-
-    The CDF runs in id order (top-p only decides which ids are kept), so logits that differ
-    by float rounding (cached vs uncached) give the same id unless ``u`` sits on a boundary.
-    Rows are independent: a row gives the same id alone or in a batch.
-
-    Example:
-        >>> sample_tokens(torch.tensor([[0.0, 9.0], [9.0, 0.0]]), 1.0, 0.9, torch.tensor([0.5, 0.5])).tolist()
-        [1, 0]
-    """
-    if temperature == 0:
-        return logits.argmax(-1)
-    probs = torch.softmax(logits.double() / temperature, -1)                  # (B, V)
-    if top_p < 1:
-        sorted_p, order = probs.sort(-1, descending=True)
-        keep_sorted = sorted_p.cumsum(-1) - sorted_p < top_p                  # always keeps the top id
-        probs = probs * torch.zeros_like(probs).scatter(-1, order, keep_sorted.to(probs.dtype))
-    cdf = probs.cumsum(-1) / probs.sum(-1, keepdim=True)
-    idx = torch.searchsorted(cdf, u.to(cdf.dtype)[:, None].contiguous(), right=True)[:, 0]
-    return idx.clamp_max(logits.shape[-1] - 1)
-
-
-def sample_token(logits: torch.Tensor, temperature: float, top_p: float, u: float) -> int:
-    """One id from ``logits (V,)`` (``sample_tokens`` for one row)."""
-    return int(sample_tokens(logits[None], temperature, top_p, torch.tensor([u]))[0])
 
 
 def _marked_tokens(tokens: list[int], modality: list[int]) -> list[int]:
@@ -157,7 +90,8 @@ class RolloutSession:
     """A rollout in progress, one chunk per ``step`` (used by ``Generator.generate`` and envs).
 
     Args:
-        gen: the generator. context_x0: clean context chunks ``(K, n, P)``.
+        gen: the model to roll out (a ``RolloutModel``, e.g. a ``Generator``).
+        context_x0: clean context chunks ``(K, n, P)``.
         context_texts: K lists of ids before each context chunk (text, or action ids for an
             ``action-id`` model). batch: B. seed: base seed.
         plan: ``plan-first`` models only: ``plan[j]`` is the user text of the j-th chunk this
@@ -168,10 +102,10 @@ class RolloutSession:
     text and ``BOF`` (the chunks a slide keeps are not repeated), each chunk as ``CHUNK, EOF, BOF``.
     """
 
-    def __init__(self, gen: Generator, context_x0: torch.Tensor, context_texts: list[list[int]],
+    def __init__(self, gen: RolloutModel, context_x0: torch.Tensor, context_texts: list[list[int]],
                  batch: int, seed: int, plan: PlanTexts | None = None) -> None:
         self.gen, self.b = gen, batch
-        self.plan_first = gen.plan_first
+        self.plan_first = gen.variant.plan_first
         if plan is not None and not self.plan_first:
             raise ValueError(f"plan= is for plan-first models; a {gen.cfg.variant!r} model takes its text "
                              f"per chunk (step(texts=))")
@@ -234,7 +168,7 @@ class RolloutSession:
             if i == 1:  # the unconditional stream: no text, so BOF follows EOF at once
                 pos = pos + segs[-1].valid.sum(1)
                 segs.append(self._text_seg([[BOF]] * b, pos))
-            out = st.run(_Seg.cat(*segs), append=True)
+            out = st.run(ModelInput.cat(*segs), append=True)
             self.pos.append(pos + segs[-1].valid.sum(1))
             if i == 0:
                 self.logits = out.logits[:, -1]                                            # (B, V)
@@ -278,7 +212,7 @@ class RolloutSession:
                 pos = pos + segs[-1].valid.sum(1)
                 segs.append(self._text_seg([[BOF]] * b, pos))
                 pos = pos + 1
-            self._append(i, _Seg.cat(*segs))
+            self._append(i, ModelInput.cat(*segs))
         initial = g0 == 0
         sep_text = gen.cfg.sequence.text_separator
         for i in range(b):
@@ -309,12 +243,12 @@ class RolloutSession:
         return ids, entries
 
     # -- segments ---------------------------------------------------------------------------
-    def _append(self, i: int, seg: _Seg) -> MoTOutput:
+    def _append(self, i: int, seg: ModelInput) -> MoTOutput:
         out = self.streams[i].run(seg, append=True)
         self.pos[i] = self.pos[i] + seg.valid.sum(1)
         return out
 
-    def _text_seg(self, ids: list[list[int]], pos: torch.Tensor) -> _Seg:
+    def _text_seg(self, ids: list[list[int]], pos: torch.Tensor) -> ModelInput:
         """Text ids per element, right-padded with invalid PADs. ``pos (B,)`` the next positions."""
         L, dev, P = max(len(x) for x in ids), self.gen.device, self.gen.token_dim
         tok = torch.tensor([x + [PAD] * (L - len(x)) for x in ids], dtype=torch.long, device=dev)
@@ -322,9 +256,11 @@ class RolloutSession:
         valid = torch.arange(L, device=dev)[None] < lens[:, None]                            # (B, L)
         zeros = torch.zeros(self.b, L, dtype=torch.long, device=dev)
         no_video = torch.zeros(self.b, L, P, device=dev)
-        return _Seg(tok, no_video, zeros + TEXT, pos[:, None] + valid.cumsum(1) - 1,
-                    zeros, zeros, torch.zeros(self.b, L, device=dev), zeros - 1, valid & False, valid, no_video,
-                    torch.zeros(self.b, L, self._cond_dim, device=dev))
+        cond = torch.zeros(self.b, L, self._cond_dim, device=dev) if self._cond_dim else None
+        return ModelInput(tokens=tok, modality=zeros + TEXT, chunk_id=zeros - 1, is_noisy=valid & False,
+                          position=pos[:, None] + valid.cumsum(1) - 1, frame_index=zeros, patch_index=zeros,
+                          video=no_video, anchor=no_video, valid=valid,
+                          flow_t=torch.zeros(self.b, L, device=dev), text_cond=cond)
 
     @property
     def _cond_dim(self) -> int:
@@ -335,10 +271,13 @@ class RolloutSession:
         the ids written before it; none for the unconditional stream and plan-first models."""
         return None if not self._cond_dim or stream == 1 or self.plan_first else ids
 
-    def _text_cond(self, text: list[list[int]] | None, n: int) -> torch.Tensor:
-        """``(B, n, D)``: the summary of each element's chunk text for its n chunk tokens."""
+    def _text_cond(self, text: list[list[int]] | None, n: int) -> torch.Tensor | None:
+        """``(B, n, D)``: the summary of each element's chunk text for its n chunk tokens (zeros
+        without text); ``None`` without ``ModelConfig.text_cond``."""
         b, dev = self.b, self.gen.device
-        if text is None or not self._cond_dim:
+        if not self._cond_dim:
+            return None
+        if text is None:
             return torch.zeros(b, n, self._cond_dim, device=dev)
         T = max(1, max(len(x) for x in text))
         ids = torch.tensor([x + [PAD] * (T - len(x)) for x in text], dtype=torch.long, device=dev)
@@ -346,7 +285,7 @@ class RolloutSession:
         return self.gen.model.chunk_text_embedding(ids, valid)[:, None].expand(b, n, -1)
 
     def _chunk_seg(self, x: torch.Tensor, pos: torch.Tensor, flow_t: torch.Tensor, noisy: bool,
-                   chunk_id: int | None = None, text: list[list[int]] | None = None) -> _Seg:
+                   chunk_id: int | None = None, text: list[list[int]] | None = None) -> ModelInput:
         """Chunk tokens ``x (B, n, P)`` at flow time ``flow_t (B,)``; clean ones are followed by EOF.
         A noisy chunk's anchor is the last frame of the newest clean chunk (``chunk_anchor``);
         ``text``: the chunk's text ids per element, for ``ModelConfig.text_cond``."""
@@ -358,10 +297,12 @@ class RolloutSession:
         else:
             vpos = pos
         anchor = chunk_anchor(self.units[-1][1], self.gen.n_per_frame) if noisy else torch.zeros_like(x)
-        seg = _Seg(self._pad, x, self._video_mod, vpos[:, None] + self._idx, self._frame_idx, self._patch_idx,
-                   flow_t[:, None].expand(b, n).float(), cid, self._ones if noisy else ~self._ones, self._ones,
-                   anchor, self._text_cond(text, n))
-        return seg if noisy else _Seg.cat(seg, self._text_seg([[EOF]] * b, pos + n))
+        seg = ModelInput(tokens=self._pad, modality=self._video_mod, chunk_id=cid,
+                         is_noisy=self._ones if noisy else ~self._ones, position=vpos[:, None] + self._idx,
+                         frame_index=self._frame_idx, patch_index=self._patch_idx, video=x, anchor=anchor,
+                         valid=self._ones, flow_t=flow_t[:, None].expand(b, n).float(),
+                         text_cond=self._text_cond(text, n))
+        return seg if noisy else ModelInput.cat(seg, self._text_seg([[EOF]] * b, pos + n))
 
     # -- one step ---------------------------------------------------------------------------
     def _feed(self, ids: list[list[int]], wrote: list[list[int]], done: list[bool]) -> None:
@@ -438,7 +379,7 @@ class RolloutSession:
         texts = list(texts) if texts is not None else [None] * b
         if len(texts) != b:
             raise ValueError(f"got {len(texts)} texts for a batch of {b}")
-        if gen.cfg.variant == "action-id":
+        if gen.variant.takes_actions:
             if any(t for t in texts):
                 raise ValueError("an 'action-id' model takes actions, not text; pass actions=")
             if actions is None:
@@ -450,7 +391,7 @@ class RolloutSession:
             raise ValueError(f"a {gen.cfg.variant!r} model takes no actions; drop actions=")
         user = [gen.tokenizer.encode(t) if t else None for t in texts]
         forced = [None if u is None else (u if continue_text else [*u, BOF]) for u in user]
-        free = [(u is None or continue_text) and gen.text_enabled for u in user]
+        free = [(u is None or continue_text) and gen.variant.reads_text for u in user]
         return forced, free, user
 
     def _interleaved_text(self, texts: Sequence[str | None] | None, continue_text: bool,
@@ -463,7 +404,7 @@ class RolloutSession:
         entries: list[list[TranscriptEntry]] = [[] for _ in range(b)]
         sep = gen.cfg.sequence.text_separator
         for i in range(b):
-            if not gen.text_enabled:
+            if not gen.variant.reads_text:
                 continue
             u = user[i]
             model_ids = wrote[i][len(u):] if u is not None else wrote[i]
@@ -508,7 +449,7 @@ class RolloutSession:
         for i in range(len(self.streams)):
             seg = self._chunk_seg(clean, self.pos[i], zero, noisy=False, text=self._cond_text(i, wrote))
             if i == 1 or self.plan_first:  # no text between chunks: BOF follows EOF at once
-                seg = _Seg.cat(seg, self._text_seg([[BOF]] * b, self.pos[i] + seg.tokens.shape[1]))
+                seg = ModelInput.cat(seg, self._text_seg([[BOF]] * b, self.pos[i] + seg.tokens.shape[1]))
             out = self._append(i, seg)
             if i == 0:
                 self.logits = out.logits[:, -1]

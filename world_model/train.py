@@ -43,7 +43,6 @@ from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import Callback, Checkpoint, ModelCheckpoint, RichProgressBar
 
-from tv2tv.cli import UserError
 from tv2tv.config import load_config, save_config
 from tv2tv.paths import check_output_path
 from tv2tv.recorders.store import DatasetMeta, atomic_write, is_stale_temp
@@ -69,8 +68,9 @@ LAST_CKPT = "last.ckpt"
 LOCK_FILE = ".lock"
 
 
-class RunInUseError(UserError):
-    """Another training holds the run directory's lock."""
+class RunInUseError(ValueError):
+    """Another training holds the run directory's lock (a ``ValueError``: the command line
+    prints its message, naming the run and the holder's pid, without a traceback)."""
 
 
 @dataclass

@@ -12,21 +12,13 @@ from __future__ import annotations
 
 import difflib
 import importlib
-from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
 
-Policy = Callable[[Any], Any]
-PolicyFactory = Callable[..., Policy]
+from tv2tv.recorders.policies.base import POLICIES, Policy, PolicyFactory, register_policy
 
-_POLICIES: dict[str, PolicyFactory] = {}
-
-
-def register_policy(name: str, factory: PolicyFactory) -> None:
-    """Add a policy; ``factory(env, seed, **kwargs)`` returns a ``Policy`` for that env."""
-    _POLICIES[name] = factory
-
+__all__ = ["POLICIES", "Policy", "PolicyFactory", "make_policy", "policy_names", "register_policy"]
 
 def _load_policies() -> None:
     from tv2tv.recorders.policies import atari, basic  # noqa: F401
@@ -42,14 +34,14 @@ def _load_policies() -> None:
 
 def policy_names() -> list[str]:
     _load_policies()
-    return sorted(_POLICIES)
+    return sorted(POLICIES)
 
 
 def make_policy(name: str, env: gym.Env, seed: int | None = None, **kwargs: Any) -> Policy:
     """Build policy ``name`` for ``env``; unknown names fail with the closest matches."""
     _load_policies()
-    if name not in _POLICIES:
-        close = difflib.get_close_matches(name, list(_POLICIES), n=3, cutoff=0.4)
-        raise ValueError(f"unknown policy {name!r}; known: {sorted(_POLICIES)}"
+    if name not in POLICIES:
+        close = difflib.get_close_matches(name, list(POLICIES), n=3, cutoff=0.4)
+        raise ValueError(f"unknown policy {name!r}; known: {sorted(POLICIES)}"
                          + (f" (did you mean {close[0]!r}?)" if close else ""))
-    return _POLICIES[name](env, seed=seed, **kwargs)
+    return POLICIES[name](env, seed=seed, **kwargs)

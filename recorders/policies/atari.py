@@ -30,7 +30,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from tv2tv.recorders.policies import Policy, register_policy
+from tv2tv.recorders.policies.base import Policy, register_policy
 
 SCREEN_H, SCREEN_W = 210, 160
 MIN_PLAYER_FRAME = 32

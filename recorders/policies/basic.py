@@ -23,7 +23,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from tv2tv.recorders.policies import Policy, register_policy
+from tv2tv.recorders.policies.base import Policy, register_policy
 
 
 def _seeded_space(env: gym.Env, rng: np.random.Generator) -> gym.Space:

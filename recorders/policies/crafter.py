@@ -41,7 +41,7 @@ import numpy as np
 
 from tv2tv.envs.crafter import CrafterEnv
 from tv2tv.envs.crafter_texter import CRAFTER_ACTIONS
-from tv2tv.recorders.policies import register_policy
+from tv2tv.recorders.policies.base import register_policy
 
 A = {name: i for i, name in enumerate(CRAFTER_ACTIONS)}
 _MOVES = {(-1, 0): A["move_left"], (1, 0): A["move_right"], (0, -1): A["move_up"], (0, 1): A["move_down"]}

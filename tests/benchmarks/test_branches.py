@@ -11,7 +11,8 @@ import pytest
 from tv2tv.benchmarks.branches import builtin_suites, load_suite, make_branches
 from tv2tv.benchmarks.models import CopyLast, Script
 from tv2tv.benchmarks.scorers import score_model
-from tv2tv.envs.registry import EnvFamily, get_texter, make_env, register_family
+from tv2tv.envs.family import EnvFamily, register_family
+from tv2tv.envs.registry import get_texter, make_env
 
 PONG = "ALE/Pong-v5"
 

@@ -17,6 +17,7 @@ from tv2tv.envs import make_env  # noqa: E402
 from tv2tv.recorders.policies import make_policy  # noqa: E402
 from tv2tv.recorders.policies.crafter import GOALS, ExplorerConfig  # noqa: E402
 from tv2tv.types import TextEvent  # noqa: E402
+from tv2tv.world_model.variants import variant_of  # noqa: E402
 
 HEAD = "name: g\nenv: crafter\npolicy: crafter-explorer\nhorizon: 4\n"
 TWO = "alternatives:\n  - {name: wood, goal: collect wood}\n  - {name: stone, goal: place stone}\n"
@@ -156,8 +157,8 @@ class _FakeGenerator:
 
     def __init__(self, variant: str, shape: tuple[int, int, int]) -> None:
         self.cfg = SimpleNamespace(variant=variant, sequence=SimpleNamespace(text_separator=" | "))
-        self.frames_per_chunk, self.text_enabled, self.meta, self.shape = 2, variant != "no-text", None, shape
-        self.plan_first = variant == "plan-first"
+        self.variant = variant_of(variant)
+        self.frames_per_chunk, self.meta, self.shape = 2, None, shape
         self.texts: list[list[str | None]] = []
         self.actions: list[np.ndarray] = []
 
@@ -175,7 +176,7 @@ class _FakeGenerator:
         return SimpleNamespace(step=step)
 
 
-@pytest.mark.parametrize("variant", ["tv2tv", "action-id"])
+@pytest.mark.parametrize("variant", ["text", "action-id"])
 def test_predictor_gets_plan_text_or_per_branch_actions(goal_branches, variant: str) -> None:
     gen = _FakeGenerator(variant, goal_branches[0].frame_shape)
     pred = WorldModelPredictor(gen, variant)
@@ -185,7 +186,10 @@ def test_predictor_gets_plan_text_or_per_branch_actions(goal_branches, variant: 
     assert len(gen.texts) == chunks * len(goal_branches)
     for i, b in enumerate(goal_branches):
         first = gen.texts[i * chunks]
-        assert first == [s.steps[0][1] for s in b.scripts] and all(t.startswith("goal: ") for t in first)
+        if variant == "text":
+            assert first == [s.steps[0][1] for s in b.scripts] and all(t.startswith("goal: ") for t in first)
+        else:                                           # an action-id model takes no text
+            assert all(t is None for t in first)
         assert all(t is None for later in gen.texts[i * chunks + 1:(i + 1) * chunks] for t in later)
         if variant == "action-id":
             got = np.concatenate(gen.actions[i * chunks:(i + 1) * chunks], axis=1)

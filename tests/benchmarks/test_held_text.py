@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from tv2tv.benchmarks.models import Script, WorldModelPredictor
 from tv2tv.recorders.store import DatasetMeta
+from tv2tv.world_model.variants import variant_of
 
 UP = Script("up", ((0, "move paddle up"),), np.full(8, 2))
 
@@ -46,7 +47,7 @@ class _Session:
 class _Gen:
     """The parts of a ``Generator`` the predictor uses, recording what each step is given."""
 
-    frames_per_chunk, text_enabled, plan_first = 2, True, False
+    frames_per_chunk, variant = 2, variant_of("text")
 
     def __init__(self, text_every: int | None) -> None:
         extra = {} if text_every is None else {"text_every": text_every}

@@ -11,8 +11,8 @@ from tv2tv.benchmarks.models import Branch, CopyLast, Script
 from tv2tv.benchmarks.scorers import (
     PSNR_CAP,
     counterfactual_hits,
+    frame_psnr,
     hits_from_distances,
-    psnr,
     score_model,
     ssim,
 )
@@ -30,10 +30,10 @@ def _random_truth(seed: int, k: int = 3, h: int = 4, side: int = 16) -> np.ndarr
 
 def test_psnr_is_capped_and_ordered() -> None:
     f = _random_truth(0)[0]
-    assert psnr(f, f).tolist() == [PSNR_CAP] * len(f)
+    assert frame_psnr(f, f).tolist() == [PSNR_CAP] * len(f)
     noisy = np.clip(f.astype(int) + 3, 0, 255).astype(np.uint8)
     noisier = np.clip(f.astype(int) + 30, 0, 255).astype(np.uint8)
-    assert (psnr(noisy, f) > psnr(noisier, f)).all()
+    assert (frame_psnr(noisy, f) > frame_psnr(noisier, f)).all()
     assert np.allclose(ssim(f, f), 1.0, atol=1e-5)
     assert (ssim(noisier, f) < 0.99).all()
 

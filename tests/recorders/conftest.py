@@ -14,7 +14,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from tv2tv.envs import registry
+from tv2tv.envs import family
 from tv2tv.recorders import policies
 from tv2tv.recorders.store import DatasetMeta, describe_space
 from tv2tv.types import Phrase
@@ -115,9 +115,9 @@ def fake_meta(frame_size: int = 16, **kw: Any) -> DatasetMeta:
 @pytest.fixture
 def fake_family(monkeypatch: pytest.MonkeyPatch) -> str:
     """Registers ``Fake-v0`` (and the ``fake-random`` policy) for this test; returns the name."""
-    fam = registry.EnvFamily("fake", lambda: [FAKE_ENV], make_fake)
-    monkeypatch.setitem(registry._FAMILIES, "fake", fam)
-    monkeypatch.setitem(policies._POLICIES, "fake-random", fake_policy)
+    fam = family.EnvFamily("fake", lambda: [FAKE_ENV], make_fake)
+    monkeypatch.setitem(family._FAMILIES, "fake", fam)
+    monkeypatch.setitem(policies.POLICIES, "fake-random", fake_policy)
     return FAKE_ENV
 
 

@@ -8,20 +8,18 @@ import numpy as np
 import pytest
 import torch
 
+from tv2tv.envs.runner import episode_prefix
 from tv2tv.recorders.store import EpisodeStore
 from tv2tv.world_model.data import EpisodeDataModule, resolve_config, sample_batch
-from tv2tv.world_model.generate import Generator, SamplingConfig, episode_prefix
+from tv2tv.world_model.generate import Generator, SamplingConfig
 from tv2tv.world_model.interventions import parse_script
-from tv2tv.world_model.sequence import build_attention_mask
 from tv2tv.world_model.synthetic import random_model
 
 
 def _change(model, batch, anchor: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
     """The head's predicted change ``x0 - anchor (B, L, P)`` at clean inputs (flow time 0.5)."""
     flow_t = torch.where(batch.is_noisy, 0.5, 0.0)
-    mask = build_attention_mask(batch.modality, batch.chunk_id, batch.is_noisy, batch.valid)
-    out = model(batch.tokens, batch.video, batch.modality, batch.position, batch.frame_index,
-                batch.patch_index, flow_t, mask, anchor=anchor)
+    out = model(batch.model_input(batch.video, flow_t, anchor))
     return out.x0 - anchor
 
 

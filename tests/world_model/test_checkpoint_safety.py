@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from tv2tv.apps.quickstart_stages import run_info
 from tv2tv.cli import main
-from tv2tv.quickstart import run_info
 from tv2tv.recorders import EpisodeStore
 from tv2tv.world_model.checkpoint import load_checkpoint, load_world_model, read_weights
 from tv2tv.world_model.synthetic import export_random_run

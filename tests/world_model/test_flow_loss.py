@@ -29,11 +29,7 @@ def test_x0_and_velocity_losses_weigh_the_same_error_differently(make_cfg, synth
     x0.model.load_state_dict(vel.model.state_dict())
     gen = step_generator(0, 0, 0, "cpu")
     video, flow_t, target, _ = vel.prepare_inputs(batch, gen)
-    from tv2tv.world_model.sequence import build_attention_mask
-
-    mask = build_attention_mask(batch.modality, batch.chunk_id, batch.is_noisy, batch.valid)
-    out = vel.model(batch.tokens, video, batch.modality, batch.position, batch.frame_index, batch.patch_index,
-                    flow_t, mask, anchor=batch.anchor)
+    out = vel.model(batch.model_input(video, flow_t))
     fm = batch.flow_loss_mask
     err = (out.x0[fm] - batch.video[fm]).pow(2)                                  # (M, P)
     t = flow_t[fm][:, None]
@@ -47,11 +43,7 @@ def test_change_weight_counts_only_values_that_moved(make_cfg, synthetic_store: 
     plain, batch = _setup(make_cfg, synthetic_store, "flow.loss=x0")
     weighted, _ = _setup(make_cfg, synthetic_store, "flow.loss=x0", "flow.change_weight=20")
     video, flow_t, target, _ = plain.prepare_inputs(batch, step_generator(0, 0, 0, "cpu"))
-    from tv2tv.world_model.sequence import build_attention_mask
-
-    mask = build_attention_mask(batch.modality, batch.chunk_id, batch.is_noisy, batch.valid)
-    out = plain.model(batch.tokens, video, batch.modality, batch.position, batch.frame_index,
-                      batch.patch_index, flow_t, mask, anchor=batch.anchor)
+    out = plain.model(batch.model_input(video, flow_t))
     fm = batch.flow_loss_mask
     moved = (batch.video[fm] - batch.anchor[fm]).abs() > 0.05
     assert 0 < float(moved.float().mean()) < 1                  # the squares move, the rest does not

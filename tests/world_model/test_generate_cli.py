@@ -9,10 +9,11 @@ import pytest
 import torch
 
 from tv2tv.cli import main
+from tv2tv.envs.runner import episode_prefix
 from tv2tv.recorders.store import EpisodeStore
 from tv2tv.world_model.checkpoint import export_world_model
 from tv2tv.world_model.data import resolve_config
-from tv2tv.world_model.generate import episode_prefix, parse_context_spec
+from tv2tv.world_model.generate import parse_context_spec
 from tv2tv.world_model.mot import MoT
 
 

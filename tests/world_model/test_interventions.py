@@ -54,7 +54,7 @@ def test_missing_file() -> None:
 
 
 @pytest.mark.parametrize("bad,index,msg", [
-    ([{"frame": 1, "text": "a"}, {"frame": -2, "text": "b"}], 1, "non-negative"),
+    ([{"frame": 1, "text": "a"}, {"frame": -2, "text": "b"}], 1, "int >= 0"),
     ([{"frame": 1, "text": ""}], 0, "non-empty"),
     ([{"frame": 1}], 0, "keys"),
 ])

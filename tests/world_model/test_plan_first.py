@@ -26,6 +26,7 @@ from tv2tv.world_model.sequence import IGNORE, VIDEO, build_sequence, plan_ids
 from tv2tv.world_model.synthetic import random_model
 from tv2tv.world_model.tokenizer import BOF, BOS, EOF, ByteTokenizer
 from tv2tv.world_model.train import LaunchConfig, train
+from tv2tv.world_model.variants import variant_of
 
 SEP = [59, 32]                                   # "; "
 TOK = ByteTokenizer()
@@ -80,7 +81,7 @@ def test_plan_first_example_and_bad_layout() -> None:
 def test_window_encoder_puts_the_window_text_up_front(make_cfg, synthetic_store: Path) -> None:
     store = EpisodeStore.open(synthetic_store)
     cfg = resolve_config(make_cfg(synthetic_store, "variant=plan-first"), store.meta)
-    assert cfg.layout == "plan-first"
+    assert variant_of(cfg).layout == "plan-first"
     enc = WindowEncoder(cfg, make_codec(cfg.sequence.patch, store.meta.frame_shape), TOK)
     ep = store.load(0)
     seq = enc.encode(ep, 3)
@@ -107,7 +108,8 @@ def test_two_step_training_run_records_the_variant(make_cfg, synthetic_store: Pa
     text_losses = [float(r["train/text_loss"]) for r in rows if r.get("train/text_loss")]
     assert len(text_losses) == 2 and min(text_losses) > 0                   # the plan carries a text loss
     gen = Generator.from_run(run, SamplingConfig(ode_steps=1, max_text_tokens=2))
-    assert gen.plan_first and gen.generate(np.zeros((32, 32, 3), np.uint8), 2).frames.shape == (1, 2, 32, 32, 3)
+    assert gen.variant.plan_first
+    assert gen.generate(np.zeros((32, 32, 3), np.uint8), 2).frames.shape == (1, 2, 32, 32, 3)
 
 
 # -- rollout -------------------------------------------------------------------------------------
@@ -193,7 +195,7 @@ def run_dir(parts, tmp_path: Path) -> Path:
 
 def test_predictor_feeds_each_script_as_the_plan(run_dir: Path) -> None:
     pred = load_predictor(str(run_dir), "plan-first")
-    assert isinstance(pred, WorldModelPredictor) and pred.generator.plan_first
+    assert isinstance(pred, WorldModelPredictor) and pred.generator.variant.plan_first
     rng = np.random.default_rng(0)
     up = Script("up", ((0, "move up"),), np.array([1, 1, 1]))
     down = Script("down", ((0, "move down"), (2, "wait")), np.array([2, 2, 0]))

@@ -72,7 +72,7 @@ def test_the_text_changes_the_frames_through_the_path(cond_parts) -> None:  # no
 
 
 def _prefix(ep):  # noqa: ANN001, ANN202
-    from tv2tv.world_model.generate import episode_prefix
+    from tv2tv.envs.runner import episode_prefix
 
     return episode_prefix(ep, 4, 4)
 

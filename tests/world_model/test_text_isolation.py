@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from tv2tv.world_model.data import EpisodeDataModule, resolve_config, sample_batch
 from tv2tv.world_model.module import WorldModelModule, step_generator
-from tv2tv.world_model.sequence import IGNORE, build_attention_mask
+from tv2tv.world_model.sequence import IGNORE
 
 VIDEO_SIDE = ("towers.1.", "video_in", "patch_emb", "frame_emb", "time_mlp", "video_final_ada", "video_head",
               "text_cond")
@@ -19,9 +19,7 @@ VIDEO_SIDE = ("towers.1.", "video_in", "patch_emb", "frame_emb", "time_mlp", "vi
 def _losses(module: WorldModelModule, batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # noqa: ANN001
     """(velocity output, text loss, flow loss) of one batch with fixed noise."""
     video, flow_t, target, _ = module.prepare_inputs(batch, step_generator(0, 0, 0, "cpu"))
-    mask = build_attention_mask(batch.modality, batch.chunk_id, batch.is_noisy, batch.valid)
-    out = module.model(batch.tokens, video, batch.modality, batch.position, batch.frame_index, batch.patch_index,
-                       flow_t, mask, anchor=batch.anchor, text_cond=module.model.sequence_text_cond(batch))
+    out = module.model(batch.model_input(video, flow_t, text_cond=module.model.sequence_text_cond(batch)))
     has = batch.text_target != IGNORE
     return out.velocity, F.cross_entropy(out.logits[has], batch.text_target[has]), module.flow_loss(out, target, batch)
 

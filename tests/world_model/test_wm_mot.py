@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import pytest
 import torch
 
 from tv2tv.world_model.config import ModelConfig
 from tv2tv.world_model.mot import MoT
 from tv2tv.world_model.sampling import sample_chunk
-from tv2tv.world_model.sequence import SequenceBatch, build_attention_mask, build_sequence, collate_sequences
+from tv2tv.world_model.sequence import ModelInput, SequenceBatch, build_sequence, collate_sequences
 
 TPF, FPC, P = 2, 2, 6
 
@@ -38,9 +40,22 @@ def _inputs(batch: SequenceBatch, seed: int = 2) -> tuple[torch.Tensor, torch.Te
 
 
 def _full(net: MoT, batch: SequenceBatch, video: torch.Tensor, flow_t: torch.Tensor):
-    mask = build_attention_mask(batch.modality, batch.chunk_id, batch.is_noisy, batch.valid)
-    return net(batch.tokens, video, batch.modality, batch.position, batch.frame_index, batch.patch_index,
-               flow_t, mask, anchor=batch.anchor)
+    return net(batch.model_input(video, flow_t))
+
+
+def _part(x: ModelInput, sl: slice) -> ModelInput:
+    """Tokens ``sl`` of every row of ``x``."""
+    return ModelInput(**{f.name: None if getattr(x, f.name) is None else getattr(x, f.name)[:, sl]
+                         for f in fields(ModelInput)})
+
+
+def _text(tokens: torch.Tensor, valid: bool = True) -> ModelInput:
+    """Text ids ``(1, L)`` as a network input (``valid=False``: padding)."""
+    z = torch.zeros_like(tokens)
+    return ModelInput(tokens=tokens, modality=z, chunk_id=z - 1, is_noisy=z.bool(),
+                      position=torch.arange(tokens.shape[1])[None], frame_index=z, patch_index=z,
+                      video=torch.zeros(*tokens.shape, P), anchor=torch.zeros(*tokens.shape, P),
+                      valid=torch.full(tokens.shape, valid), flow_t=z.float())
 
 
 def _segments(batch: SequenceBatch) -> list[slice]:
@@ -73,14 +88,13 @@ def test_kv_cache_equals_full_sequence(mot: bool, capacity: int) -> None:
     batch = _batch([[104, 105], [], [1, 2, 3], [7]], last_clean=True)
     video, flow_t = _inputs(batch)
     full = _full(net, batch, video, flow_t)
+    x = batch.model_input(video, flow_t)
     cache = net.new_cache(batch.tokens.shape[0], capacity=capacity)
     appended = 0
     with torch.no_grad():
         for sl in _segments(batch):
             noisy = bool(batch.is_noisy[0, sl.start])
-            out = net.extend(cache, batch.tokens[:, sl], video[:, sl], batch.modality[:, sl], batch.position[:, sl],
-                             batch.frame_index[:, sl], batch.patch_index[:, sl], flow_t[:, sl], append=not noisy,
-                             anchor=batch.anchor[:, sl])
+            out = net.extend(cache, _part(x, sl), append=not noisy)
             torch.testing.assert_close(out.logits, full.logits[:, sl], atol=1e-5, rtol=0)
             torch.testing.assert_close(out.velocity, full.velocity[:, sl], atol=1e-5, rtol=1e-6)
             appended += 0 if noisy else sl.stop - sl.start
@@ -93,18 +107,17 @@ def test_kv_cache_clone_and_views() -> None:
     """``keys``/``values``/``valid`` are the appended entries only; a clone is independent."""
     net = _net().eval()
     batch = _batch([[5, 6], [7]], b=1, last_clean=True)
-    video, flow_t = _inputs(batch)
-    args = (batch.tokens, video, batch.modality, batch.position, batch.frame_index, batch.patch_index, flow_t)
+    x = batch.model_input(*_inputs(batch))
     cache = net.new_cache(1, capacity=2)
     with torch.no_grad():
-        net.extend(cache, *args, append=True, chunk_id=batch.chunk_id)
+        net.extend(cache, x, append=True)
         copy = cache.clone()
         keys = [k.clone() for k in cache.keys]
-        net.extend(cache, *args, append=False, chunk_id=batch.chunk_id)     # scratch writes only
+        net.extend(cache, x, append=False)     # scratch writes only
         assert cache.length == copy.length == batch.tokens.shape[1]
         for k, k0 in zip(cache.keys, keys):
             torch.testing.assert_close(k, k0, atol=0, rtol=0)
-        net.extend(cache, *args, append=True, chunk_id=batch.chunk_id)
+        net.extend(cache, x, append=True)
     assert cache.length == 2 * copy.length and copy.keys[0].shape[2] == copy.length
     torch.testing.assert_close(copy.keys[1], keys[1], atol=0, rtol=0)
 
@@ -113,14 +126,11 @@ def test_kv_cache_hides_invalid_keys() -> None:
     """A padded (invalid) segment in the cache changes nothing for later tokens."""
     net = _net().eval()
     batch = _batch([[5, 6]], b=1, last_clean=True)
-    video, flow_t = _inputs(batch)
-    args = (batch.tokens, video, batch.modality, batch.position, batch.frame_index, batch.patch_index, flow_t)
-    plain = net.extend(net.new_cache(1), *args, append=True, chunk_id=batch.chunk_id)
+    x = batch.model_input(*_inputs(batch))
+    plain = net.extend(net.new_cache(1), x, append=True)
     cache = net.new_cache(1)
-    junk = torch.tensor([[9, 9, 9]])
-    net.extend(cache, junk, torch.zeros(1, 3, P), torch.zeros_like(junk), junk, torch.zeros_like(junk),
-               torch.zeros_like(junk), torch.zeros(1, 3), append=True, valid=torch.zeros(1, 3, dtype=torch.bool))
-    padded = net.extend(cache, *args, append=True, chunk_id=batch.chunk_id)
+    net.extend(cache, _text(torch.tensor([[9, 9, 9]]), valid=False), append=True)
+    padded = net.extend(cache, x, append=True)
     torch.testing.assert_close(padded.logits, plain.logits, atol=1e-5, rtol=0)
     torch.testing.assert_close(padded.velocity, plain.velocity, atol=1e-5, rtol=0)
 
@@ -155,10 +165,7 @@ def test_routing_separates_the_towers() -> None:
                 assert g.abs().max() > 0, f"{name} got no gradient from its own loss"
     # A text-only sequence gives no gradient at all to any video-tower weight.
     text_only = _net()
-    toks = torch.tensor([[256, 1, 2, 3]])
-    z = torch.zeros_like(toks)
-    mask = build_attention_mask(z, z - 1, z.bool())
-    out = text_only(toks, torch.zeros(1, 4, P), z, torch.arange(4)[None], z, z, z.float(), mask)
+    out = text_only(_text(torch.tensor([[256, 1, 2, 3]])))
     grads = _tower_grads(text_only, out.logits.square().mean())
     video_tower = [n for n in grads if ".towers.1." in n or n.startswith(("video_", "patch_emb", "frame_emb"))]
     assert video_tower and all(grads[n].abs().max() == 0 for n in video_tower)

@@ -62,7 +62,6 @@ def test_memorised_clips_are_denoised_from_context() -> None:
     velocity evaluation at t=0.5 is far closer to the truth than the noisy input is (a velocity
     head narrower than its 192-value pixel tokens does not get there; see ModelConfig.prediction)."""
     from tv2tv.world_model.sampling import psnr
-    from tv2tv.world_model.sequence import build_attention_mask
 
     module, batch, _ = _eight_clips()
     opt = module.configure_optimizers()["optimizer"]
@@ -81,10 +80,8 @@ def test_memorised_clips_are_denoised_from_context() -> None:
     video[sel] = xt.reshape(-1, p)
     flow_t = torch.zeros(batch.tokens.shape)
     flow_t[sel] = 0.5
-    mask = build_attention_mask(batch.modality, batch.chunk_id, batch.is_noisy, batch.valid)
     with torch.no_grad():
-        v = module.model(batch.tokens, video, batch.modality, batch.position, batch.frame_index,
-                         batch.patch_index, flow_t, mask, anchor=batch.anchor).velocity[sel].reshape(x0.shape)
+        v = module.model(batch.model_input(video, flow_t)).velocity[sel].reshape(x0.shape)
     x0_hat = xt - 0.5 * v
     assert float(psnr(x0_hat, x0).mean()) >= 20.0   # a velocity head reaches ~16 dB here
     assert float(psnr(x0_hat, x0).mean()) >= float(psnr(xt, x0).mean()) + 10.0

@@ -22,12 +22,10 @@ import html
 import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from tv2tv.apps.quickstart_plan import Context
 from tv2tv.progress import progress_bar
-
-if TYPE_CHECKING:
-    from tv2tv.quickstart import Context
 
 TRANSCRIPT_COLORS = {"user": "#d62828", "model": "#b07d00", "context": "#666"}
 CSS = """
@@ -50,7 +48,8 @@ document.querySelectorAll('video').forEach(function (v) {
   function mark(state) {
     v.setAttribute('data-state', state);
     if (state === 'error') {
-      v.insertAdjacentHTML('afterend', '<div class="video-error">this browser cannot play WebM/VP9 video</div>');
+      v.insertAdjacentHTML('afterend',
+                           '<div class="video-error">this browser cannot play WebM/VP9 video</div>');
     }
   }
   v.addEventListener('loadeddata', function () { mark('loaded'); });
@@ -114,6 +113,11 @@ def _transcript_html(path: Path) -> str:
     return "<br>".join(rows)
 
 
+def _script_of(rollout: Path) -> str:
+    """The intervention script of a rollout video (from the transcript beside it)."""
+    return json.loads(rollout.with_suffix(".json").read_text())["info"]["script"]
+
+
 def _video(path: Path, caption: str) -> str:
     return (f'<figure><video controls autoplay loop muted playsinline src="{data_uri(path, "video/webm")}">'
             f"</video><figcaption>{caption}</figcaption></figure>")
@@ -125,9 +129,11 @@ def quickstart_info(ctx: Context) -> dict[str, Any]:
     models = {v: {k: stages[f"train-{v}"]["outputs"].get(k) for k in ("params", "steps", "train_loss")}
               for v in ("text", "no-text")}
     return {"env": cfg.env, "minutes": cfg.minutes, "seed": cfg.seed, "smoke": cfg.smoke,
-            "device": plan.gen_device, "policy": plan.policy, "record_steps": stages["record"]["outputs"]["steps"],
+            "device": plan.gen_device, "policy": plan.policy,
+            "record_steps": stages["record"]["outputs"]["steps"],
             "models": models, "stage_seconds": {s: e.get("seconds") for s, e in stages.items()},
-            "held_out": f"branch points come from fresh live play seeded {plan.bench_seed}; the training data "
+            "held_out": f"branch points come from fresh live play seeded {plan.bench_seed}; "
+                        f"the training data "
                         f"were recorded with seeds {cfg.seed} and {cfg.seed + 1}"}
 
 
@@ -148,15 +154,15 @@ def _settings_lines(info: dict[str, Any], results: dict[str, Any]) -> list[str]:
 
 def write_markdown(out: Path, results: dict[str, Any], rollouts: list[Path], videos: list[Path]) -> Path:
     """``report.md``, linking the plots and videos beside it."""
-    from tv2tv.benchmarks.report import SUMMARY_HEADER, _md_table, summary_rows
+    from tv2tv.benchmarks.report import SUMMARY_HEADER, controllability_rows, md_table
 
     info = results["quickstart"]
     lines = ["# tv2tv quickstart", "", *[f"- {s}" for s in _settings_lines(info, results)], "",
-             _md_table(SUMMARY_HEADER, summary_rows(results)), "", f"> {info['interpretation']}", "",
+             md_table(SUMMARY_HEADER, controllability_rows(results)), "", f"> {info['interpretation']}", "",
              "## Plots", "", *[f"![{p}](bench/{p})" for p in ("accuracy.png", "psnr.png", "ssim.png")], "",
              "## Rollouts with text interventions (text model left, no-text right)", ""]
     for p in rollouts:
-        script = json.loads(p.with_suffix(".json").read_text())["info"]["script"]
+        script = _script_of(p)
         lines.append(f"- [{p.stem}](rollouts/{p.name}) (WebM: [{p.stem}.webm](rollouts/{p.stem}.webm)), "
                      f"script `{script}`, transcript [{p.stem}.json](rollouts/{p.stem}.json)")
     lines += ["", "## Controllability videos (real game, then each model)", ""]
@@ -168,21 +174,21 @@ def write_markdown(out: Path, results: dict[str, Any], rollouts: list[Path], vid
 
 def write_html(out: Path, results: dict[str, Any], rollouts: list[Path], videos: list[Path]) -> Path:
     """``report.html``: one self-contained page."""
-    from tv2tv.benchmarks.report import SUMMARY_HEADER, summary_rows
+    from tv2tv.benchmarks.report import SUMMARY_HEADER, controllability_rows
 
     info = results["quickstart"]
     settings = "".join(f"<li>{html.escape(s)}</li>" for s in _settings_lines(info, results))
     plots = "".join(f'<img alt="{p}" src="{data_uri(out / "bench" / p, "image/png")}">'
                     for p in ("accuracy.png", "psnr.png", "ssim.png"))
     roll = "".join(_video(p.with_suffix(".webm"),
-                          f"script <code>{html.escape(json.loads(p.with_suffix('.json').read_text())['info']['script'])}"
-                          f"</code><br>{_transcript_html(p.with_suffix('.json'))}") for p in rollouts)
+                          f"script <code>{html.escape(_script_of(p))}</code><br>"
+                          f"{_transcript_html(p.with_suffix('.json'))}") for p in rollouts)
     bench = "".join(_video(v.with_suffix(".webm"), html.escape(v.stem.replace("_", ": "))) for v in videos)
     body = f"""<h1>tv2tv quickstart: {html.escape(info['env'])}</h1>
 <p class="lead">Gameplay recorded with text, a world model trained on it, rollouts steered by text, and
 controllability scored against the real game, next to a video-only model and copy-last.</p>
 <h2>What was run</h2><ul>{settings}</ul>
-<h2>Results</h2>{html_table(SUMMARY_HEADER, summary_rows(results))}
+<h2>Results</h2>{html_table(SUMMARY_HEADER, controllability_rows(results))}
 <p class="interpretation">{html.escape(info['interpretation'])}</p>
 <h2>Against the horizon</h2><div class="plots">{plots}</div>
 <h2>Rollouts with text interventions</h2>
