@@ -73,11 +73,14 @@ class ImaginedRollout:
         frames: imagined frames ``uint8 (horizon, H, W, C)``; frame ``k`` is the result of step ``k``.
         texts: ``(frame, text)`` of every segment the *model* wrote during imagination (the
             plan's own words excluded), e.g. ``(2, "scored a point")``.
+        observed: the real frames the imagination started from ``uint8 (T, H, W, C)``
+            (``PlanContext.frames``; the last is the current frame), or ``None``.
     """
 
     plan: list[TextEvent]
     frames: np.ndarray
     texts: list[tuple[int, str]] = field(default_factory=list)
+    observed: np.ndarray | None = None
 
     @property
     def model_text(self) -> str:

@@ -101,7 +101,7 @@ class GeneratorImagination:
             for b, new in enumerate(entries):
                 texts[b] += [(j * f, e.text) for e in new if e.source == "model"]
         frames = np.concatenate(chunks, axis=1)[:, :horizon]                        # (B, horizon, H, W, C)
-        return [ImaginedRollout(list(p), frames[b], texts[b]) for b, p in enumerate(plans)]
+        return [ImaginedRollout(list(p), frames[b], texts[b], context.frames) for b, p in enumerate(plans)]
 
 
 class ModelPlanner:
@@ -148,5 +148,5 @@ class ModelPlanner:
                 if not phrases:
                     self.dropped_texts.append(e.text)
                 plan += [TextEvent(j * f + min(i, f - 1), p, "plan") for i, p in enumerate(phrases)]
-        self.last_imagination = ImaginedRollout(plan, np.concatenate(chunks), texts)
+        self.last_imagination = ImaginedRollout(plan, np.concatenate(chunks), texts, context.frames)
         return plan

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from tv2tv.planners.base import ImaginedRollout, check_objective
-from tv2tv.planners.objectives import goal_frame_distance, make_objective, reward_captions, track_ball
+from tv2tv.planners.objectives import (
+    ball_path,
+    goal_frame_distance,
+    make_objective,
+    reward_captions,
+    track_ball,
+)
 
 
 def _rollout(texts=(), frames=None) -> ImaginedRollout:
@@ -56,13 +62,24 @@ def _pong(paddle_top: int | None, ball_row: int | None) -> np.ndarray:
     return f
 
 
-def test_track_ball_prefers_the_paddle_level_with_the_ball() -> None:
+def test_track_ball_prefers_the_paddle_level_with_where_the_ball_will_be() -> None:
     obj = make_objective("track", game="pong")
-    level = obj(ImaginedRollout([], np.stack([_pong(100, 106), _pong(110, 116)])))
-    apart = obj(ImaginedRollout([], np.stack([_pong(100, 60), _pong(110, 170)])))
-    lost = obj(ImaginedRollout([], np.stack([_pong(None, 106), _pong(None, 116)])))
-    assert lost == -1.0 < apart < level == pytest.approx(0.0, abs=0.01)
-    assert obj(ImaginedRollout([], _pong(100, None)[None])) == 0.0      # no ball in play
+    # observed: the ball 4 rows lower each step, at row 100 now; it will be at 104, then 108
+    seen = np.stack([_pong(60, 96), _pong(60, 100)])
+    level = obj(ImaginedRollout([], np.stack([_pong(96, None), _pong(100, None)]), observed=seen))
+    behind = obj(ImaginedRollout([], np.stack([_pong(92, None), _pong(92, None)]), observed=seen))
+    apart = obj(ImaginedRollout([], np.stack([_pong(40, None), _pong(170, None)]), observed=seen))
+    lost = obj(ImaginedRollout([], np.stack([_pong(None, None), _pong(None, None)]), observed=seen))
+    assert lost == -1.0 < apart < behind < level == pytest.approx(0.0, abs=0.01)
+    # the imagined ball is not read: a ball drawn elsewhere changes nothing
+    assert obj(ImaginedRollout([], np.stack([_pong(96, 30), _pong(100, 180)]), observed=seen)) == level
+    # the ball bounces off the top of the field (row 34) instead of leaving it
+    path = ball_path(np.stack([_pong(60, 48), _pong(60, 40)]), 3, "pong") * 210
+    assert path == pytest.approx([34.5, 42.5, 50.5], abs=0.01)
+    no_ball = np.stack([_pong(60, 100), _pong(60, None)])
+    assert obj(ImaginedRollout([], _pong(100, None)[None], observed=no_ball)) == 0.0    # not in play
+    with pytest.raises(ValueError, match="observed frames"):
+        obj(ImaginedRollout([], _pong(100, None)[None]))
     with pytest.raises(ValueError, match="only \\['pong'\\] has a probe for; got 'breakout'"):
         track_ball("breakout")
     with pytest.raises(ValueError, match="got ''"):
