@@ -84,7 +84,8 @@ def run_info(run: Path) -> dict[str, Any]:
 
 
 def _generator(ctx: Context, variant: str) -> Any:
-    from tv2tv.world_model.generate import Generator, SamplingConfig
+    from tv2tv.world_model.generate import Generator
+    from tv2tv.world_model.rollout_model import SamplingConfig
 
     return Generator.from_run(ctx.path("runs", variant), SamplingConfig(**ctx.plan.sampling),
                               device=ctx.plan.gen_device)
@@ -94,10 +95,10 @@ def stage_rollouts(ctx: Context) -> dict[str, Any]:
     """Per script: the text model steered by it beside the no-text model, from the same real context."""
     import numpy as np
 
+    from tv2tv.envs.runner import episode_prefix
     from tv2tv.recorders.store import EpisodeStore
     from tv2tv.recorders.video import side_by_side, write_video
     from tv2tv.types import TextEvent
-    from tv2tv.world_model.generate import episode_prefix
     from tv2tv.world_model.interventions import VIDEO_SOURCE, parse_script, save_transcripts
 
     plan, n = ctx.plan, ctx.plan.rollout_frames

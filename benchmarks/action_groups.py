@@ -103,7 +103,8 @@ class GroupTask:
                 raise ValueError(f"actions must lie in 0..{len(self.index) - 1}, got {a.min()}..{a.max()}")
             return np.asarray(self.index, np.int64)[a]
         if a.ndim != 2 or a.shape[1] <= max(self.index):
-            raise ValueError(f"task {self.name!r} needs action vectors (N, > {max(self.index)}), got {a.shape}")
+            raise ValueError(f"task {self.name!r} needs action vectors (N, > {max(self.index)}), "
+                             f"got {a.shape}")
         if self.kind == "keys":
             on = a[:, list(self.index)] > 0.5                                      # (N, K)
             return np.where(on.sum(1) == 1, on.argmax(1) + 1, 0).astype(np.int64)
@@ -164,7 +165,8 @@ class ActionGroups:
 
 def _table_task(name: str, phrases: Sequence[str], group_of: Any) -> ActionGroups:
     groups = list(dict.fromkeys(group_of(p) for p in phrases))        # first appearance order
-    return ActionGroups((GroupTask(name, tuple(groups), "table", tuple(groups.index(group_of(p)) for p in phrases)),))
+    return ActionGroups((GroupTask(name, tuple(groups), "table",
+                                   tuple(groups.index(group_of(p)) for p in phrases)),))
 
 
 def atari_group(phrase: str) -> str:
@@ -260,9 +262,15 @@ def groups_for_env(env_name: str) -> ActionGroups:
         >>> groups_for_env("ALE/Breakout-v5").describe()          # doctest: +SKIP
         {'move': ['do nothing', 'move paddle right', 'move paddle left']}
     """
-    from tv2tv.envs.registry import get_texter, make_env
+    from tv2tv.envs.registry import make_env
 
-    env = make_env(env_name)
+    return _groups_of_built(make_env(env_name))
+
+
+def _groups_of_built(env: Any) -> ActionGroups:
+    """The groups of a built env's texter; closes ``env``."""
+    from tv2tv.envs.registry import get_texter
+
     try:
         return groups_for_texter(get_texter(env))
     finally:
@@ -270,15 +278,21 @@ def groups_for_env(env_name: str) -> ActionGroups:
 
 
 def groups_for_store(store: Any) -> ActionGroups:
-    """The groups of a recorded store: MineRL and CS:GO from their action fields, others from their env."""
+    """The groups of a recorded store: MineRL and CS:GO from their action fields, others from their env.
+
+    The env is rebuilt as the store recorded it (``record.env_for``: its frame size and options).
+    """
     meta = store.meta
     if meta.texter in ("minerl", "csgo"):
         if "action_fields" not in meta.extra:
-            raise ValueError(f"{meta.texter} store {getattr(store, 'root', '')} has no extra['action_fields']")
+            raise ValueError(f"{meta.texter} store {getattr(store, 'root', '')} "
+                             f"has no extra['action_fields']")
         if meta.texter == "csgo":
             return csgo_groups(meta.extra["action_fields"])
         return minerl_groups(meta.extra["action_fields"], float(meta.extra.get("camera_step", 2.5)))
-    return groups_for_env(meta.env)
+    from tv2tv.recorders.record import env_for
+
+    return _groups_of_built(env_for(meta))
 
 
 # -- metrics -----------------------------------------------------------------------------------
@@ -307,10 +321,12 @@ def classification_scores(true: np.ndarray, pred: np.ndarray, n_classes: int) ->
     """
     t, p = np.asarray(true, np.int64), np.asarray(pred, np.int64)
     if t.shape != p.shape or t.ndim != 1 or len(t) == 0:
-        raise ValueError(f"true and pred must be equal-length non-empty (N,) labels, got {t.shape}, {p.shape}")
+        raise ValueError(f"true and pred must be equal-length non-empty (N,) labels, "
+                         f"got {t.shape}, {p.shape}")
     if min(t.min(), p.min()) < 0 or max(t.max(), p.max()) >= n_classes:
         raise ValueError(f"labels must lie in 0..{n_classes - 1}")
-    cm = np.bincount(t * n_classes + p, minlength=n_classes ** 2).reshape(n_classes, n_classes)  # (true, pred)
+    cm = np.bincount(t * n_classes + p,
+                     minlength=n_classes ** 2).reshape(n_classes, n_classes)        # (true, pred)
     tp, n_true, n_pred = np.diag(cm).astype(float), cm.sum(1).astype(float), cm.sum(0).astype(float)
     prec, rec, f1 = _prf(tp, n_pred, n_true)
     seen = (n_true + n_pred) > 0                  # sklearn averages over labels present in either
@@ -345,7 +361,8 @@ def group_scores(groups: ActionGroups, true: np.ndarray, pred: np.ndarray) -> di
         per_task[task.name] = {k: s[k] for k in ("accuracy", "micro", "macro")}
         for g, cls in zip(task.groups, s["per_class"]):
             per_group[g if len(groups.tasks) == 1 else f"{task.name}: {g}"] = cls
-    mean = {avg: {m: float(np.mean([v[avg][m] for v in per_task.values()])) for m in ("precision", "recall", "f1")}
+    mean = {avg: {m: float(np.mean([v[avg][m] for v in per_task.values()]))
+                  for m in ("precision", "recall", "f1")}
             for avg in ("micro", "macro")}
     return {"accuracy": float(np.mean([v["accuracy"] for v in per_task.values()])), **mean,
             "per_group": per_group, "per_task": per_task, "n": int(len(t))}

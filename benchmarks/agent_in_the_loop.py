@@ -75,7 +75,8 @@ class AgentLoopConfig:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.n_steps < 2:
-            raise ValueError(f"n_steps must be >= 2 (PPO normalizes advantages over a rollout), got {self.n_steps}")
+            raise ValueError(f"n_steps must be >= 2 (PPO normalizes advantages over a rollout), "
+                             f"got {self.n_steps}")
 
 
 class SmallObs(gym.ObservationWrapper):
@@ -101,7 +102,8 @@ def _require_sb3() -> Any:
     except ModuleNotFoundError as exc:
         if exc.name != "stable_baselines3":
             raise
-        raise ValueError("the agent-in-the-loop example needs Stable-Baselines3: pip install 'tv2tv[rl]'") from None
+        raise ValueError("the agent-in-the-loop example needs Stable-Baselines3: "
+                         "pip install 'tv2tv[rl]'") from None
     return stable_baselines3
 
 
@@ -146,36 +148,42 @@ def run_agent_loop(cfg: AgentLoopConfig, out: str | Path | None = None) -> dict[
     from tv2tv.planners.world_model_env import WorldModelEnv
     from tv2tv.recorders.policies import make_policy
     from tv2tv.recorders.record import env_for
-    from tv2tv.world_model.generate import Generator, SamplingConfig
+    from tv2tv.world_model.generate import Generator
+    from tv2tv.world_model.rollout_model import SamplingConfig
 
     cfg.validate()
-    gen = Generator.from_run(cfg.ckpt, SamplingConfig(ode_steps=cfg.ode_steps, max_text_tokens=cfg.max_text_tokens),
+    gen = Generator.from_run(cfg.ckpt,
+                             SamplingConfig(ode_steps=cfg.ode_steps, max_text_tokens=cfg.max_text_tokens),
                              device=cfg.device)
     meta = gen.meta
     env_name = cfg.env or meta.env
-    contexts = cfg.contexts or random_contexts(env_name, meta, cfg.context_episodes, cfg.context_steps, cfg.seed)
+    contexts = cfg.contexts or random_contexts(env_name, meta, cfg.context_episodes, cfg.context_steps,
+                                               cfg.seed)
     real = env_for(meta, seed=cfg.seed, name=env_name)
-    wm = WorldModelEnv(generator=gen, contexts=contexts, action_mode="action", context_frames=cfg.context_frames,
-                       max_steps=cfg.wm_episode_steps)
+    wm = WorldModelEnv(generator=gen, contexts=contexts, action_mode="action",
+                       context_frames=cfg.context_frames, max_steps=cfg.wm_episode_steps)
     if wm.action_space != real.action_space:
-        raise ValueError(f"the world model's actions {wm.action_space} differ from {env_name}'s {real.action_space}")
+        raise ValueError(f"the world model's actions {wm.action_space} "
+                         f"differ from {env_name}'s {real.action_space}")
     train_env = SmallObs(wm, cfg.obs_size)
     model = sb3.PPO("MlpPolicy", train_env, n_steps=cfg.n_steps, batch_size=min(cfg.batch_size, cfg.n_steps),
-                    n_epochs=cfg.n_epochs, learning_rate=cfg.learning_rate, seed=cfg.seed, device="cpu", verbose=0,
-                    policy_kwargs={"net_arch": [64, 64]})
+                    n_epochs=cfg.n_epochs, learning_rate=cfg.learning_rate, seed=cfg.seed, device="cpu",
+                    verbose=0, policy_kwargs={"net_arch": [64, 64]})
     # SB3's default logger makes an empty SB3-<date> folder in the temp dir per run; log nowhere.
     from stable_baselines3.common.logger import Logger
     model.set_logger(Logger(folder=None, output_formats=[]))
     model.learn(total_timesteps=cfg.timesteps)
     game = game_key(env_name) if env_name.startswith("ALE/") else None
-    results: dict[str, Any] = {"config": asdict(cfg) | {"contexts": cfg.contexts or "random play"}, "env": env_name,
-                               "world_model": {"returns": _wm_return(model, train_env, cfg.eval_episodes, cfg.seed)},
-                               "real": {"ppo": [], "random": []}}
+    results: dict[str, Any] = {
+        "config": asdict(cfg) | {"contexts": cfg.contexts or "random play"}, "env": env_name,
+        "world_model": {"returns": _wm_return(model, train_env, cfg.eval_episodes, cfg.seed)},
+        "real": {"ppo": [], "random": []}}
     try:
         for k in range(cfg.eval_episodes):
             seed = cfg.seed + 1000 + k
-            agent = play_policy(real, lambda f: int(model.predict(small_obs(f, cfg.obs_size), deterministic=True)[0]),
-                                seed, cfg.max_steps)
+            agent = play_policy(
+                real, lambda f: int(model.predict(small_obs(f, cfg.obs_size), deterministic=True)[0]),
+                seed, cfg.max_steps)
             rand = play_policy(real, make_policy("random", real, seed=seed), seed, cfg.max_steps)
             results["real"]["ppo"].append(game_counts(game, agent.rewards, agent.lives_lost))
             results["real"]["random"].append(game_counts(game, rand.rewards, rand.lives_lost))
@@ -183,7 +191,8 @@ def run_agent_loop(cfg: AgentLoopConfig, out: str | Path | None = None) -> dict[
         real.close()
     results["summary"] = {
         "wm_return_mean": float(np.mean(results["world_model"]["returns"])),
-        "real_return_mean": {who: float(np.mean([e["return"] for e in eps])) for who, eps in results["real"].items()}}
+        "real_return_mean": {who: float(np.mean([e["return"] for e in eps]))
+                             for who, eps in results["real"].items()}}
     if out is not None:
         Path(out).mkdir(parents=True, exist_ok=True)
         (Path(out) / "agent_loop.json").write_text(json.dumps(results, indent=2))
@@ -192,7 +201,8 @@ def run_agent_loop(cfg: AgentLoopConfig, out: str | Path | None = None) -> dict[
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tv2tv.benchmarks.agent_in_the_loop", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m tv2tv.benchmarks.agent_in_the_loop",
+                                description=__doc__.split("\n")[0])
     p.add_argument("--ckpt", required=True, metavar="RUN")
     p.add_argument("--env", help="the real game (default: the model's)")
     p.add_argument("--contexts", metavar="DATA", help="episode store of real contexts (default: random play)")
@@ -219,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     table = Table(title=f"PPO trained {cfg.timesteps} steps inside the world model, played in {res['env']}")
     for c in ("player", "return in world model", "real return (mean)"):
         table.add_column(c)
-    table.add_row("ppo", f"{res['summary']['wm_return_mean']:.2f}", f"{res['summary']['real_return_mean']['ppo']:.2f}")
+    table.add_row("ppo", f"{res['summary']['wm_return_mean']:.2f}",
+                  f"{res['summary']['real_return_mean']['ppo']:.2f}")
     table.add_row("random", "-", f"{res['summary']['real_return_mean']['random']:.2f}")
     console.print(table)
     return 0

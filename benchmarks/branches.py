@@ -117,7 +117,8 @@ class Suite:
                              f"'goal' setting); use a goal policy such as 'crafter-explorer' or scripts")
         for a in alts:
             if a.goal not in goals:  # type: ignore[operator]
-                raise ValueError(f"suite {self.source}: alternative {a.name!r}: policy {self.policy!r} has no "
+                raise ValueError(f"suite {self.source}: alternative {a.name!r}: "
+                                 f"policy {self.policy!r} has no "
                                  f"goal {a.goal!r}; its goals: {list(goals)}")  # type: ignore[arg-type]
 
     def check_texts(self, texter: Any) -> None:
@@ -164,7 +165,8 @@ def _parse_alternative(i: int, raw: Any, src: str) -> Alternative:
         raise ValueError(f"{where}: 'probe' must be a direction string, got {probe!r}")
     if ("script" in raw) == ("goal" in raw):
         raise ValueError(f"{where}: give exactly one of 'script' (texts) and 'goal' (a goal of the "
-                         f"suite's policy), got {sorted(k for k in ('script', 'goal') if k in raw) or 'neither'}")
+                         f"suite's policy), "
+                         f"got {sorted(k for k in ('script', 'goal') if k in raw) or 'neither'}")
     if "goal" in raw:
         if not isinstance(raw["goal"], str) or not raw["goal"].strip():
             raise ValueError(f"{where}: 'goal' must be a non-empty string, got {raw['goal']!r}")
@@ -316,7 +318,8 @@ def make_branches(env_name: str, n_branches: int, horizon: int, suite: Suite, se
     Example:
         >>> bs = make_branches("ALE/Pong-v5", 2, 4, load_suite("pong"), seed=1)   # doctest: +SKIP
     """
-    for what, v, lo in (("n_branches", n_branches, 1), ("horizon", horizon, 1), ("context_frames", context_frames, 1)):
+    for what, v, lo in (("n_branches", n_branches, 1), ("horizon", horizon, 1),
+                        ("context_frames", context_frames, 1)):
         check_int(what, v, lo)
     if suite.env != env_name:
         raise ValueError(f"suite {suite.name!r} is for {suite.env!r}, not {env_name!r}")

@@ -38,7 +38,8 @@ from tv2tv.benchmarks.report import print_table, write_report
 from tv2tv.benchmarks.scorers import PSNR_CAP, score_model
 
 
-def predict_all(predictor: BranchPredictor, branches: Sequence[Branch], horizon: int, seed: int) -> list[np.ndarray]:
+def predict_all(predictor: BranchPredictor, branches: Sequence[Branch], horizon: int,
+                seed: int) -> list[np.ndarray]:
     """The model's futures for every branch, checked to be ``uint8 (K, horizon, H, W, C)``."""
     out = []
     for b in branches:
@@ -110,7 +111,8 @@ def run_controllability(predictors: Sequence[BranchPredictor], env: str, n_branc
     idm = None
     if idm_steps > 0:
         with console.status("training the inverse-dynamics model"):
-            idm = _train_idm(env, frame_size, frameskip, seed, idm_steps, idm_store, idm_policy, idm_collect_steps)
+            idm = _train_idm(env, frame_size, frameskip, seed, idm_steps, idm_store, idm_policy,
+                             idm_collect_steps)
     ref_idm = None if idm is None else score_futures(idm, branches, truths)
     results: dict[str, Any] = {
         "benchmark": "controllability", "env": env, "suite": suite_obj.name,
@@ -137,7 +139,8 @@ def run_controllability(predictors: Sequence[BranchPredictor], env: str, n_branc
 def _baseline(value: str) -> tuple[str, str]:
     name, sep, run = value.partition("=")
     if not sep or not name or not run:
-        raise argparse.ArgumentTypeError(f"--baseline must be NAME=RUN (e.g. no-text=runs/notext), got {value!r}")
+        raise argparse.ArgumentTypeError(f"--baseline must be NAME=RUN (e.g. no-text=runs/notext), "
+                                         f"got {value!r}")
     return name, run
 
 
@@ -177,11 +180,13 @@ def register(bench: Any) -> None:
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--suite", default=None, help="suite name or YAML path (default: the game's built-in one)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--context-frames", type=int, default=16, help="frames the model sees, branch frame included")
+    p.add_argument("--context-frames", type=int, default=16,
+                   help="frames the model sees, branch frame included")
     p.add_argument("--frame-size", type=int, default=64)
     p.add_argument("--frameskip", type=int, default=4)
     p.add_argument("--policy", default=None, help="collection policy (default: the suite's)")
     p.add_argument("--idm-steps", type=int, default=300, help="IDM training steps; 0 skips the IDM")
-    p.add_argument("--idm-store", default=None, help="recorded store to train the IDM on (default: live play)")
+    p.add_argument("--idm-store", default=None,
+                   help="recorded store to train the IDM on (default: live play)")
     p.add_argument("--videos", type=int, default=2, help="branch points shown as videos (default 2)")
     p.set_defaults(func=_handle)

@@ -99,14 +99,16 @@ def evaluate(gen: Generator, episodes: list[Episode], fc: FidelityConfig,
     context = fc.context_frames or max(f, gen.cfg.sequence.window_frames - f)
     horizon = max(fc.horizons)
     wins = pick_windows(episodes, fc.windows, context, horizon)
-    scores: dict[str, list[list[float]]] = {k: [] for k in ("model_psnr", "copy_psnr", "model_ssim", "copy_ssim")}
+    scores: dict[str, list[list[float]]] = {k: [] for k in ("model_psnr", "copy_psnr",
+                                                            "model_ssim", "copy_ssim")}
     with progress_bar("rollouts", len(wins), progress) as advance:
         for w, (i, last) in enumerate(wins):
             ep = episodes[i]
             texts = future_text(ep, last, horizon) if fc.text == "truth" and gen.variant.reads_text else []
             # An action-id model is given the real actions, as a text model is given the real text.
             acts = ep.actions[last:last + horizon] if gen.variant.takes_actions else None
-            out = gen.generate(episode_prefix(ep, last, context), horizon, texts, seed=fc.seed + w, actions=acts)
+            out = gen.generate(episode_prefix(ep, last, context), horizon, texts, seed=fc.seed + w,
+                               actions=acts)
             hs = [h - 1 for h in fc.horizons]
             pred, truth = out.frames[0][hs], ep.frames[[last + h for h in fc.horizons]]
             copy = np.repeat(ep.frames[last][None], len(hs), axis=0)
@@ -117,7 +119,8 @@ def evaluate(gen: Generator, episodes: list[Episode], fc: FidelityConfig,
             advance()
     means = {k: np.asarray(v).mean(0).tolist() for k, v in scores.items()}
     per_h = [{"horizon": h, **{k: means[k][j] for k in means},
-              "beats_copy_last": means["model_psnr"][j] > means["copy_psnr"][j]} for j, h in enumerate(fc.horizons)]
+              "beats_copy_last": means["model_psnr"][j] > means["copy_psnr"][j]}
+             for j, h in enumerate(fc.horizons)]
     return {"windows": len(wins), "context_frames": context, "text": fc.text, "horizons": per_h}
 
 
@@ -144,7 +147,8 @@ def parse_horizons(text: str) -> tuple[int, ...]:
 
 
 def cmd_fidelity(args: argparse.Namespace) -> int:
-    fc = FidelityConfig(parse_horizons(args.horizons), args.windows, args.context_frames, args.text, args.seed)
+    fc = FidelityConfig(parse_horizons(args.horizons), args.windows, args.context_frames, args.text,
+                        args.seed)
     fc.validate()
     gen = Generator.from_run(args.ckpt, sampling_from_args(args))
     episodes, split = held_out_episodes(gen, args.data)
@@ -165,7 +169,8 @@ def register(bench_sub: Any) -> None:
     p.add_argument("--data", required=True, metavar="DIR", help="episode store with the ground truth")
     p.add_argument("--horizons", default="1,8", help="steps ahead to score (default 1,8)")
     p.add_argument("--windows", type=int, default=32, help="windows to score (default 32)")
-    p.add_argument("--context-frames", type=int, help="real frames before each rollout (default: window - chunk)")
+    p.add_argument("--context-frames", type=int,
+                   help="real frames before each rollout (default: window - chunk)")
     p.add_argument("--text", choices=("truth", "model"), default="truth", help="real text or the model's own")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=Path, default=None, help="also write the numbers here")

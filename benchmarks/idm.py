@@ -91,10 +91,13 @@ class IDMNet(nn.Module):
         super().__init__()
         c, k = cfg.channels, (2 * cfg.frames - 1) * colours
         self.body = nn.Sequential(
-            nn.Conv2d(k, c, 4, stride=2, padding=1), nn.BatchNorm2d(c), nn.GELU(),              # (N, c, H/2, W/2)
-            nn.Conv2d(c, 2 * c, 4, stride=2, padding=1), nn.BatchNorm2d(2 * c), nn.GELU(),      # (N, 2c, H/4, W/4)
-            nn.Conv2d(2 * c, 2 * c, 3, stride=2, padding=1), nn.BatchNorm2d(2 * c), nn.GELU(),  # (N, 2c, H/8, W/8)
-            nn.AdaptiveAvgPool2d(8), nn.Flatten(),                                              # (N, 128c)
+            nn.Conv2d(k, c, 4, stride=2, padding=1),                # (N, c, H/2, W/2)
+            nn.BatchNorm2d(c), nn.GELU(),
+            nn.Conv2d(c, 2 * c, 4, stride=2, padding=1),            # (N, 2c, H/4, W/4)
+            nn.BatchNorm2d(2 * c), nn.GELU(),
+            nn.Conv2d(2 * c, 2 * c, 3, stride=2, padding=1),        # (N, 2c, H/8, W/8)
+            nn.BatchNorm2d(2 * c), nn.GELU(),
+            nn.AdaptiveAvgPool2d(8), nn.Flatten(),                  # (N, 128c)
         )
         self.head = nn.Sequential(nn.Linear(128 * c, cfg.hidden), nn.GELU(), nn.Linear(cfg.hidden, n_outputs))
 
@@ -210,7 +213,8 @@ def future_windows(context: np.ndarray, future: np.ndarray, n_frames: int = 3) -
                          f"got {context.shape} and {future.shape}")
     past = context[-(n_frames - 1):]
     frames = np.concatenate([past, future])                                 # (P + horizon, H, W, C)
-    return frames[_window_index(len(future), n_frames, first=len(past) - 1)]  # step 0: branch frame -> future[0]
+    # step 0: branch frame -> future[0]
+    return frames[_window_index(len(future), n_frames, first=len(past) - 1)]
 
 
 class _Steps:
@@ -267,7 +271,8 @@ def train_idm(episodes: Iterable[Episode], steps: int | None = None, seed: int =
         The trained :class:`IDM`, ``heldout`` scored on held-out real steps.
 
     Example:
-        >>> idm = train_idm(collect_episodes("ALE/Pong-v5", steps=4000), groups=groups_for_env("ALE/Pong-v5"))  # doctest: +SKIP
+        >>> episodes = collect_episodes("ALE/Pong-v5", steps=4000)                  # doctest: +SKIP
+        >>> idm = train_idm(episodes, groups=groups_for_env("ALE/Pong-v5"))        # doctest: +SKIP
     """
     if groups is None:
         if not hasattr(episodes, "meta"):

@@ -156,7 +156,8 @@ def score_snapshot(path: str, branches: Sequence[Any], game: str | None, lc: Lea
     from tv2tv.benchmarks.fidelity import FidelityConfig, evaluate, held_out_episodes
     from tv2tv.benchmarks.models import WorldModelPredictor
     from tv2tv.benchmarks.scorers import score_model
-    from tv2tv.world_model.generate import Generator, SamplingConfig
+    from tv2tv.world_model.generate import Generator
+    from tv2tv.world_model.rollout_model import SamplingConfig
 
     gen = Generator.from_run(path, SamplingConfig(ode_steps=lc.ode_steps))
     preds = predict_all(WorldModelPredictor(gen, Path(path).name), branches, lc.horizon, lc.bench_seed)
@@ -167,8 +168,10 @@ def score_snapshot(path: str, branches: Sequence[Any], game: str | None, lc: Lea
     per_alt = {k: v["counterfactual_accuracy"] for k, v in m["per_alternative"].items()}
     return {"cf_accuracy": m["counterfactual_accuracy"], "probe_follow": m["probe_follow_rate"],
             "psnr_h1": m["psnr"][0], "psnr_hN": m["psnr"][-1], "psnr_mean": float(np.mean(m["psnr"])),
-            "heldout_psnr_h1": fid["horizons"][0]["model_psnr"], "heldout_psnr_hN": fid["horizons"][-1]["model_psnr"],
-            "heldout_copy_h1": fid["horizons"][0]["copy_psnr"], "heldout_copy_hN": fid["horizons"][-1]["copy_psnr"],
+            "heldout_psnr_h1": fid["horizons"][0]["model_psnr"],
+            "heldout_psnr_hN": fid["horizons"][-1]["model_psnr"],
+            "heldout_copy_h1": fid["horizons"][0]["copy_psnr"],
+            "heldout_copy_hN": fid["horizons"][-1]["copy_psnr"],
             "cf_accuracy_by_alternative": per_alt}
 
 
@@ -195,7 +198,8 @@ def run_learn(lc: LearnConfig, console: Console | None = None) -> dict[str, Any]
         branches = make_branches(meta.env, lc.branches, lc.horizon, suite, lc.bench_seed, lc.context_frames,
                                  frame_size=meta.frame_shape[0], frameskip=meta.frameskip)
     game = probe_game(meta.env)
-    copy = score_model(branches, [CopyLast().predict(b, list(b.scripts), lc.horizon, 0) for b in branches], game)
+    copy = score_model(branches, [CopyLast().predict(b, list(b.scripts), lc.horizon, 0) for b in branches],
+                       game)
     load = os.getloadavg()
     rows: list[dict[str, Any]] = []
     for variant in lc.variants:
@@ -208,7 +212,8 @@ def run_learn(lc: LearnConfig, console: Console | None = None) -> dict[str, Any]
               "settings": dict(vars(lc)), "n_branches": len(branches),
               "chance": 1.0 / len(suite.alternatives),
               "copy_last": {"psnr_h1": copy["psnr"][0], "psnr_hN": copy["psnr"][-1],
-                            "psnr_mean": float(np.mean(copy["psnr"])), "cf_accuracy": copy["counterfactual_accuracy"]},
+                            "psnr_mean": float(np.mean(copy["psnr"])),
+                            "cf_accuracy": copy["counterfactual_accuracy"]},
               "machine": {"cpus": os.cpu_count(), "threads": torch.get_num_threads(),
                           "load_at_start": load, "load_at_end": os.getloadavg()},
               "curves": rows}
@@ -218,7 +223,8 @@ def run_learn(lc: LearnConfig, console: Console | None = None) -> dict[str, Any]
 
 
 def _print_row(console: Console, r: dict[str, Any]) -> None:
-    console.print(f"{r['variant']:>10} {r['minutes']:5.1f} min step {r['step']:5d}: cf {r['cf_accuracy']:.3f} "
+    console.print(f"{r['variant']:>10} {r['minutes']:5.1f} min step {r['step']:5d}: "
+                  f"cf {r['cf_accuracy']:.3f} "
                   f"probe {r['probe_follow'] if r['probe_follow'] is None else round(r['probe_follow'], 3)} "
                   f"psnr h1 {r['psnr_h1']:.2f} hN {r['psnr_hN']:.2f} mean {r['psnr_mean']:.2f} "
                   f"held-out h1 {r['heldout_psnr_h1']:.2f}")
@@ -227,7 +233,8 @@ def _print_row(console: Console, r: dict[str, Any]) -> None:
 def curve_table(result: dict[str, Any]) -> Table:
     c = result["copy_last"]
     t = Table(title=f"time-to-control on {result['env']} ({result['n_branches']} branch points, chance "
-                    f"{result['chance']:.3f}; copy-last PSNR h1 {c['psnr_h1']:.2f}, mean {c['psnr_mean']:.2f} dB)")
+                    f"{result['chance']:.3f}; copy-last PSNR h1 {c['psnr_h1']:.2f}, "
+                    f"mean {c['psnr_mean']:.2f} dB)")
     for col in ("variant", "minutes", "step", "cf. accuracy", "probe", "PSNR h1", "PSNR mean", "held-out h1"):
         t.add_column(col, justify="right")
     for r in result["curves"]:
@@ -261,7 +268,8 @@ def write_curves(result: dict[str, Any], out: Path) -> None:
         if rs[0]["probe_follow"] is not None:
             ax1.plot(xs, [r["probe_follow"] for r in rs], marker="x", linestyle=":", color=line.get_color(),
                      label=f"{variant} probe")
-        ax2.plot(xs, [r["psnr_mean"] for r in rs], marker="o", color=line.get_color(), label=f"{variant} mean")
+        ax2.plot(xs, [r["psnr_mean"] for r in rs], marker="o", color=line.get_color(),
+                 label=f"{variant} mean")
         ax2.plot(xs, [r["psnr_h1"] for r in rs], marker="x", linestyle=":", color=line.get_color(),
                  label=f"{variant} h1")
     ax1.axhline(result["chance"], color="grey", linestyle="--", label="chance")
@@ -295,11 +303,13 @@ def cmd_learn(args: argparse.Namespace) -> int:
 
 
 def register(bench_sub: Any) -> None:
-    p = bench_sub.add_parser("learn", help="time-to-control: learning curves of each variant against training minutes",
+    p = bench_sub.add_parser("learn",
+                             help="time-to-control: learning curves of each variant against training minutes",
                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, required=True, help="episode store to train on")
     p.add_argument("--out", type=Path, required=True, help="output directory (runs, curves, plot)")
-    p.add_argument("--variants", default="text,no-text,action-id", help="comma-separated (default: %(default)s)")
+    p.add_argument("--variants", default="text,no-text,action-id",
+                   help="comma-separated (default: %(default)s)")
     p.add_argument("--minutes", type=float, default=None, help="training minutes per variant (default 30)")
     p.add_argument("--every", type=float, default=None, help="minutes between snapshots (default 3)")
     p.add_argument("--branches", type=int, default=None, help="fresh branch points (default 64)")
@@ -308,7 +318,8 @@ def register(bench_sub: Any) -> None:
                    help=f"a few minutes in all: {', '.join(f'{k}={v:g}' for k, v in QUICK.items())}")
     p.add_argument("--preset", default="tiny", help="training preset (default tiny)")
     p.add_argument("--horizon", type=int, default=8, help="future steps scored (default 8)")
-    p.add_argument("--context-frames", type=int, default=8, help="real frames before each rollout (default 8)")
+    p.add_argument("--context-frames", type=int, default=8,
+                   help="real frames before each rollout (default 8)")
     p.add_argument("--seed", type=int, default=1000, help="seed of the branch points' play (default 1000)")
     p.add_argument("--suite", default=None, help="controllability suite (default: the game's)")
     p.add_argument("--ode-steps", type=int, default=4, help="Euler steps when scoring (default 4)")

@@ -147,7 +147,8 @@ class BranchPredictor(Protocol):
 
 
 class CopyLast:
-    """Baseline ``copy-last``: every future repeats the branch frame (docs/design.md, "Baselines" under "Variants").
+    """Baseline ``copy-last``: every future repeats the branch frame (docs/design.md, "Baselines"
+    under "Variants").
 
     Example:
         >>> CopyLast().name
@@ -173,8 +174,9 @@ class WorldModelPredictor:
 
     The K alternatives of a branch are rolled out as one batch from the same context; the
     script's text enters as user interventions at the frames it names, and a held action's text
-    again every ``text_every`` steps of the training store, as its texter wrote held actions. ``no-text`` runs get
-    the same context without text (they take no interventions), so they can only guess.
+    again every ``text_every`` steps of the training store, as its texter wrote held actions.
+    ``no-text`` runs get the same context without text (they take no interventions), so they can
+    only guess.
     ``action-id`` runs get the context's actions and each script's env actions instead of text.
     ``plan-first`` runs get each script's texts up front, as the plan (``Generator.start(plan=)``).
 
@@ -236,7 +238,8 @@ def world_model_predictor(run_dir: Path, name: str, ode_steps: int = 8) -> Branc
     ``env`` and ``frame_shape`` come from the run's training data, so :func:`check_compatible`
     refuses a run of another game or frame size.
     """
-    from tv2tv.world_model.generate import Generator, SamplingConfig
+    from tv2tv.world_model.generate import Generator
+    from tv2tv.world_model.rollout_model import SamplingConfig
 
     generator = Generator.from_run(run_dir, SamplingConfig(ode_steps=ode_steps))
     return WorldModelPredictor(generator, name)
@@ -280,7 +283,8 @@ def check_compatible(predictor: BranchPredictor, env: str, frame_shape: tuple[in
                          f"{predictor.frame_shape[0]}")
 
 
-def check_prediction(predictor: BranchPredictor, out: np.ndarray, branch: Branch, k: int, horizon: int) -> None:
+def check_prediction(predictor: BranchPredictor, out: np.ndarray, branch: Branch, k: int,
+                     horizon: int) -> None:
     """Raise a ``ValueError`` naming the model when its output is not ``uint8 (K, horizon, H, W, C)``."""
     want = (k, horizon, *branch.frame_shape)
     if not isinstance(out, np.ndarray) or out.dtype != np.uint8 or out.shape != want:

@@ -169,18 +169,20 @@ def run_bench(args: argparse.Namespace) -> int:
         import torch
         torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix="tv2tv-bench-plan-") as tmp:
-        run = args.ckpt or random_world_model(args.env, Path(tmp) / "run", frame_size=args.frame_size, seed=args.seed)
+        run = args.ckpt or random_world_model(args.env, Path(tmp) / "run", frame_size=args.frame_size,
+                                              seed=args.seed)
         gen = Generator.from_run(run, sampling_from_args(args), device=args.device)
     if gen.meta.env != args.env:
-        raise ValueError(f"the model was trained on {gen.meta.env!r}, not {args.env!r}; pass --env {gen.meta.env}")
+        raise ValueError(f"the model was trained on {gen.meta.env!r}, not {args.env!r}; "
+                         f"pass --env {gen.meta.env}")
     result = measure_latency(gen, args.env, args.candidates, args.horizon, args.decisions,
                              sequential=args.sequential, seed=args.seed, progress=not args.no_progress)
     result["weights"] = args.ckpt or "random (tiny preset)"
     table = Table(title=f"planning latency, {args.env}, {result['weights']}, {args.device}")
     for c in ("plans", "horizon", "ode", "s/decision", "p90 s", "ms/plan", "sequential s"):
         table.add_column(c, justify="right", no_wrap=True)
-    table.add_row(str(result["candidates"]), str(args.horizon), str(result["ode_steps"]), f"{result['median_s']:.3f}",
-                  f"{result['p90_s']:.3f}", f"{result['per_candidate_ms']:.1f}",
+    table.add_row(str(result["candidates"]), str(args.horizon), str(result["ode_steps"]),
+                  f"{result['median_s']:.3f}", f"{result['p90_s']:.3f}", f"{result['per_candidate_ms']:.1f}",
                   f"{result['sequential_median_s']:.3f}" if args.sequential else "-")
     console.print(table)
     if args.episodes:

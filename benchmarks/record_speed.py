@@ -116,7 +116,8 @@ def _round(cfg: RecordConfig, steps: int, bare_first: bool, background: bool) ->
     return {"bare": _bare(cfg, steps), **recording}
 
 
-def measure(cfg: RecordConfig, rounds: int = 3, background: bool = True, progress: bool = False) -> dict[str, Any]:
+def measure(cfg: RecordConfig, rounds: int = 3, background: bool = True,
+            progress: bool = False) -> dict[str, Any]:
     """Bare and recording speed of ``cfg`` (``cfg.steps`` steps per round), medians over rounds.
 
     Overheads are paired per round (bare and record run back to back) so drifts in machine load

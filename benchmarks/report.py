@@ -125,7 +125,8 @@ def controllability_rows(results: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
-SUMMARY_HEADER = ["model", "cf. accuracy", "chance", "PSNR (dB)", "SSIM", "probe follow", "IDM acc.", "IDM macro F1"]
+SUMMARY_HEADER = ["model", "cf. accuracy", "chance", "PSNR (dB)", "SSIM", "probe follow", "IDM acc.",
+                  "IDM macro F1"]
 
 
 def idm_lines(results: dict[str, Any]) -> list[str]:
@@ -160,7 +161,8 @@ def write_markdown(results: dict[str, Any], out: Path, videos: Sequence[Path] = 
     ref = results["reference"]
     lines = [f"# Controllability: {results['env']}", "",
              f"Suite `{results['suite']}`, {results['n_branches']} branch points, horizon "
-             f"{results['horizon']} steps, {results['context_frames']} context frames, seed {results['seed']}. "
+             f"{results['horizon']} steps, {results['context_frames']} context frames, "
+             f"seed {results['seed']}. "
              f"Real game for reference: probe follow rate {_fmt(ref['probe_follow_rate'])}, IDM accuracy "
              f"{_fmt(ref['idm_accuracy'])}, macro F1 {_fmt(_macro_f1(ref.get('idm')))} (IDM on real held-out "
              f"frames: accuracy {_fmt(results['idm_heldout_accuracy'])}, macro F1 "

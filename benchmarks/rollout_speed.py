@@ -39,8 +39,9 @@ from rich.table import Table
 
 from tv2tv.progress import progress_bar
 from tv2tv.types import Episode
-from tv2tv.world_model.generate import Generator, SamplingConfig
+from tv2tv.world_model.generate import Generator
 from tv2tv.world_model.interventions import parse_script
+from tv2tv.world_model.rollout_model import SamplingConfig
 from tv2tv.world_model.sampling_args import add_sampling_args, sampling_from_args
 
 GOAL_SPEEDUP = 10.0
@@ -97,7 +98,8 @@ def measure(gen: Generator, context: Episode, frames: int, text_every: int = 8,
             rows[name] = {"seconds": seconds, "frames_per_s": frames / seconds}
             advance()
     s = gen.sampling
-    return {"frames": frames, "threads": torch.get_num_threads(), "ode_steps": s.ode_steps, "method": s.method,
+    return {"frames": frames, "threads": torch.get_num_threads(), "ode_steps": s.ode_steps,
+            "method": s.method,
             "context_window_chunks": gen.context_chunks, "frame_shape": list(gen.codec.frame_shape),
             "rows": rows, "speedup": rows["uncached, full"]["seconds"] / rows["cached, full"]["seconds"]}
 

@@ -145,7 +145,8 @@ def score_model(branches: Sequence[Branch], predictions: Sequence[np.ndarray],
         ``n_branches`` and ``per_alternative`` (the same by alternative name).
     """
     if len(branches) != len(predictions) or not branches:
-        raise ValueError(f"need one prediction per branch, got {len(predictions)} for {len(branches)} branches")
+        raise ValueError(f"need one prediction per branch, "
+                         f"got {len(predictions)} for {len(branches)} branches")
     names = [s.name for s in branches[0].scripts]
     k, h = len(names), branches[0].horizon
     hits = np.zeros((len(branches), h, k))                        # (B, h, K)

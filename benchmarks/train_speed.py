@@ -46,10 +46,12 @@ def register(bench: Any) -> None:
     p.add_argument("--warmup", type=int, default=3, help="untimed steps per model first")
     p.add_argument("--frame-size", type=int, default=64, help="square frame size of the synthetic data")
     p.add_argument("--accelerator", default="auto", help="cpu or cuda (auto: cuda if available)")
-    p.add_argument("--precision", default=None, help="override the preset's precision (auto: bf16-mixed where fast)")
+    p.add_argument("--precision", default=None,
+                   help="override the preset's precision (auto: bf16-mixed where fast)")
     p.add_argument("--json", type=Path, help="also write the results here")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. data.batch_size=4")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                   help="config overrides, e.g. data.batch_size=4")
     p.set_defaults(func=run_bench)
 
 
@@ -94,7 +96,8 @@ class _Runner:
 
 
 def measure(cfg: TrainConfig, steps: int = 20, warmup: int = 3, frame_size: int = 64,
-            accelerator: str = "auto", precision: str | None = None, progress: bool = False) -> dict[str, Any]:
+            accelerator: str = "auto", precision: str | None = None,
+            progress: bool = False) -> dict[str, Any]:
     """Step time, tokens/s and frames/s of the MoT and of the dense baseline (same sizes);
     ``progress``: a bar over the steps (warm-up included), each one step of both models."""
     if steps < 1 or warmup < 0:
@@ -127,14 +130,15 @@ def run_bench(args: argparse.Namespace) -> int:
     cfg = build_config(TrainConfig, args.preset, list(args.overrides))
     res = measure(cfg, args.steps, args.warmup, args.frame_size, args.accelerator, args.precision,
                   progress=not args.no_progress)
-    table = Table(title=f"training step, preset {args.preset}: batch {res['batch']} x {res['seq_len']} tokens, "
+    table = Table(title=f"training step, preset {args.preset}: "
+                        f"batch {res['batch']} x {res['seq_len']} tokens, "
                         f"dim {res['dim']}, depth {res['depth']}, {res['device']}, {res['precision']}")
     for col in ("model", "params", "step (ms)", "tokens/s", "frames/s"):
         table.add_column(col, justify="right")
     for name in ("mot", "dense"):
         r = res[name]
-        table.add_row(name, f"{r['params'] / 1e6:.2f}M", f"{1000 * r['step_s']:.1f}", f"{r['tokens_per_s']:,.0f}",
-                      f"{r['frames_per_s']:,.1f}")
+        table.add_row(name, f"{r['params'] / 1e6:.2f}M", f"{1000 * r['step_s']:.1f}",
+                      f"{r['tokens_per_s']:,.0f}", f"{r['frames_per_s']:,.1f}")
     console = Console()
     console.print(table)
     console.print(f"MoT / dense step time: [bold]{res['mot_over_dense']:.2f}x[/bold] (goal <= 1.3x)")

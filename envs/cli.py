@@ -29,7 +29,8 @@ def cmd_envs(args: argparse.Namespace) -> int:
 
     found = {fam.family: sorted(fam.names()) for fam in families()}
     if args.family is not None and args.family not in found:
-        raise ValueError(f"unknown env family {args.family!r}; installed families: {', '.join(sorted(found))}")
+        raise ValueError(f"unknown env family {args.family!r}; "
+                         f"installed families: {', '.join(sorted(found))}")
     console = Console(highlight=False, soft_wrap=True)
     for family, names in found.items():
         if args.family in (None, family):

@@ -203,7 +203,8 @@ class CrafterEnv(gym.Env):
 
     def _frame(self, frame: np.ndarray) -> np.ndarray:
         frame = np.asarray(frame, dtype=np.uint8)
-        return frame if frame.shape[0] == self.config.frame_size else resize_frame(frame, self.config.frame_size)
+        return (frame if frame.shape[0] == self.config.frame_size
+                else resize_frame(frame, self.config.frame_size))
 
     def _facing(self) -> str | None:
         p = self._game._player

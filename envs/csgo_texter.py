@@ -226,7 +226,8 @@ class CSGOTexter:
 
     def _single_phrases(self) -> list[str]:
         moves = [f"move {m}" for m in MOVES] + [f"move {a} and {b}" for a in MOVES[:2] for b in MOVES[2:]]
-        turns = [f"turn {d} {degrees_text(b)} degrees" for d in ("right", "left") for b in MOUSE_X_BINS if b > 0]
+        turns = [f"turn {d} {degrees_text(b)} degrees"
+                 for d in ("right", "left") for b in MOUSE_X_BINS if b > 0]
         looks = [f"look {d} {degrees_text(b)} degrees" for d in ("down", "up") for b in MOUSE_Y_BINS if b > 0]
         return [NOOP_TEXT, *moves, *BUTTON_PHRASES.values(), *turns, *looks]
 

@@ -190,8 +190,8 @@ def make_minerl(name: str, frame_size: int = 64, frameskip: int = 1, seed: int |
                                      + INSTALL_RECIPE) from exc
     build = minecraft_build_dir()
     if not build.is_dir() or not any(build.glob("*.jar")):
-        raise MineRLUnavailableError(f"{name}: MineRL is installed but Minecraft is not built (no jar in {build}). "
-                           + INSTALL_RECIPE)
+        raise MineRLUnavailableError(f"{name}: MineRL is installed but Minecraft is not built "
+                                     f"(no jar in {build}). " + INSTALL_RECIPE)
     del frameskip  # MineRL steps one game tick; there are no frames to skip
     env = MineRLAdapter(old_gym.make(name), frame_size=frame_size, text_every=text_every, name=name)
     if seed is not None:

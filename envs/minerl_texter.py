@@ -180,14 +180,16 @@ class MineRLTexter:
                 out[lowered[part]] = 1
             elif m and self.camera:
                 deg = float(m.group(2))
-                idx, sign = (1, 1.0) if m.group(1) == "turn right" else (1, -1.0) if m.group(1) == "turn left" \
-                    else (0, 1.0) if m.group(1) == "look down" else (0, -1.0)
+                idx, sign = ((1, 1.0) if m.group(1) == "turn right"
+                             else (1, -1.0) if m.group(1) == "turn left"
+                             else (0, 1.0) if m.group(1) == "look down" else (0, -1.0))
                 out["camera"][idx] = np.float32(sign * deg)
             elif part in self._item_by_phrase:
                 k, i = self._item_by_phrase[part]
                 out[k] = i
             else:
-                known = list(lowered) + list(self._item_by_phrase) + ["turn right N degrees", "look up N degrees"]
+                known = (list(lowered) + list(self._item_by_phrase)
+                         + ["turn right N degrees", "look up N degrees"])
                 close = difflib.get_close_matches(part, known, n=3, cutoff=0.5)
                 raise ValueError(f"cannot parse {part!r} in MineRL action text {text!r}"
                                  + (f"; closest: {close}" if close else ""))
@@ -195,8 +197,10 @@ class MineRLTexter:
 
     def action_phrases(self) -> list[str]:
         """The single-part phrases (keys, one camera example per direction, item actions)."""
-        cam = [f"{d} {_fmt(self.camera_step)} degrees" for d in ("turn right", "turn left", "look down", "look up")]
-        return [NOOP_TEXT] + list(self._key_by_phrase) + (cam if self.camera else []) + list(self._item_by_phrase)
+        cam = [f"{d} {_fmt(self.camera_step)} degrees"
+               for d in ("turn right", "turn left", "look down", "look up")]
+        return ([NOOP_TEXT] + list(self._key_by_phrase) + (cam if self.camera else [])
+                + list(self._item_by_phrase))
 
     # -- flat vectors for the episode store ---------------------------------------------------
 

@@ -143,7 +143,8 @@ def game_counts(game: str | None, rewards: Sequence[float], lives_lost: int) -> 
     return out
 
 
-def plan_actions(plan: Sequence[TextEvent], texter: Any, action_space: Any, steps: int, current: Any) -> list[Any]:
+def plan_actions(plan: Sequence[TextEvent], texter: Any, action_space: Any, steps: int,
+                 current: Any) -> list[Any]:
     """The real actions for the next ``steps`` steps under ``plan`` (``current`` holds until
     the plan's first phrase).
 
@@ -276,7 +277,8 @@ def run_planner(env_name: str, planner: Planner, episodes: int = 1, max_steps: i
     env = make_env(env_name, frame_size=cfg.frame_size, frameskip=cfg.frameskip, seed=seed, **cfg.env_kwargs)
     label = name or type(planner).__name__
     outdir = Path(out) if out is not None else None
-    results: dict[str, Any] = {"env": env_name, "planner": label, "config": asdict(cfg), "runs": {}, "videos": []}
+    results: dict[str, Any] = {"env": env_name, "planner": label, "config": asdict(cfg), "runs": {},
+                               "videos": []}
     latencies: list[float] = []
     baselines = _baseline_policies(cfg, game)
     total = episodes * max_steps * (1 + len(baselines))
@@ -288,7 +290,8 @@ def run_planner(env_name: str, planner: Planner, episodes: int = 1, max_steps: i
                 run = play_planner(env, planner, seed + k, max_steps, cfg.context_frames, imagine, advance)
                 advance(max_steps - len(run.rewards))
                 latencies += run.latencies
-                runs.append(game_counts(game, run.rewards, run.lives_lost) | {"decisions": len(run.latencies)})
+                runs.append(game_counts(game, run.rewards, run.lives_lost)
+                            | {"decisions": len(run.latencies)})
                 if outdir is not None and k < cfg.videos:
                     path = _write_video(outdir / "videos" / f"{label}-ep{k}.mp4", run, cfg.fps)
                     results["videos"].append(str(path.relative_to(outdir)))
@@ -304,7 +307,8 @@ def run_planner(env_name: str, planner: Planner, episodes: int = 1, max_steps: i
     finally:
         env.close()
     results["summary"] = {who: _summary(eps) for who, eps in results["runs"].items()}
-    results["decision_latency_s"] = {"mean": float(np.mean(latencies)), "median": statistics.median(latencies),
+    results["decision_latency_s"] = {"mean": float(np.mean(latencies)),
+                                     "median": statistics.median(latencies),
                                      "decisions": len(latencies)} if latencies else {}
     for attr in ("dropped_texts",):
         if getattr(planner, attr, None):
@@ -325,7 +329,8 @@ def summary_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     summary = results["summary"]
     cols = [k for k in SUMMARY_KEYS if any(k in s for s in summary.values())]
     label = {"planner": f"{results['planner']} (planner)"}
-    rows = [[label.get(who, who)] + [f"{s[k]:.2f}" if k in s else "-" for k in cols] for who, s in summary.items()]
+    rows = [[label.get(who, who)] + [f"{s[k]:.2f}" if k in s else "-" for k in cols]
+            for who, s in summary.items()]
     return ["player", *(SUMMARY_KEYS[k] for k in cols)], rows
 
 

@@ -21,9 +21,11 @@ def register(sub: Any) -> None:
         "play", help="play inside a world model with the keyboard",
         description="Arrow keys (or WASD) and space are mapped to the game's actions through its "
                     "texter's phrases; Escape quits. Each step generates one chunk of frames.")
-    p.add_argument("--ckpt", required=True, metavar="RUN", help="run directory (model.safetensors + config.json)")
+    p.add_argument("--ckpt", required=True, metavar="RUN",
+                   help="run directory (model.safetensors + config.json)")
     p.add_argument("--context", metavar="DATA[:EPISODE[:FRAME]]",
-                   help="where play starts: a store (random context) or one context (default: the run's data)")
+                   help="where play starts: a store (random context) or one context "
+                        "(default: the run's data)")
     p.add_argument("--context-frames", type=int, default=4)
     p.add_argument("--scale", type=int, default=6, help="window pixels per frame pixel")
     p.add_argument("--fps", type=float, default=15.0, help="steps per second at most")
@@ -39,8 +41,9 @@ def run_play(args: argparse.Namespace) -> int:
     from tv2tv.planners.play import play_loop, save_play
     from tv2tv.planners.world_model_env import WorldModelEnv
 
-    env = WorldModelEnv(args.ckpt, contexts=args.context, action_mode="action", context_frames=args.context_frames,
-                        max_steps=args.max_steps, sampling=sampling_from_args(args), device=args.device)
+    env = WorldModelEnv(args.ckpt, contexts=args.context, action_mode="action",
+                        context_frames=args.context_frames, max_steps=args.max_steps,
+                        sampling=sampling_from_args(args), device=args.device)
     result = play_loop(env, scale=args.scale, fps=args.fps, max_steps=args.max_steps, seed=args.seed)
     console = Console(stderr=True)
     console.print(f"played {len(result.actions)} steps, reward {result.reward:g}")

@@ -125,7 +125,8 @@ def track_ball(game: str) -> Objective:
     from tv2tv.benchmarks.probes import BALLS, PADDLES, paddle_position
 
     if game not in BALLS:
-        raise ValueError(f"objective 'track' reads the ball, which only {sorted(BALLS)} has a probe for; got {game!r}")
+        raise ValueError(f"objective 'track' reads the ball, which only {sorted(BALLS)} has a probe "
+                         f"for; got {game!r}")
     axis = PADDLES[game].axis
 
     def objective(rollout: ImaginedRollout) -> float:
@@ -199,5 +200,6 @@ def make_objective(objective: Any, goal: np.ndarray | None = None,
             return goal_frame_distance(goal)
         if objective == "track":
             return track_ball(game or "")
-        raise ValueError(f"unknown objective {objective!r}; choose one of {list(OBJECTIVES)} or pass a callable")
+        raise ValueError(f"unknown objective {objective!r}; choose one of {list(OBJECTIVES)} "
+                         "or pass a callable")
     return check_objective(objective)

@@ -40,16 +40,18 @@ def register(sub: Any) -> None:
     p.add_argument("--period", type=int, help="scripted: repeat the script every this many steps")
     p.add_argument("--objective", default="reward", metavar="reward|goal|track",
                    help="search: reward captions the model writes, distance to --goal, or (Pong) the "
-                        "paddle kept level with the ball in the imagined frames")
+                        "imagined paddle kept level with the ball's path seen in the real frames")
     p.add_argument("--goal", metavar="IMAGE", help="goal frame image for --objective goal")
     p.add_argument("--candidates", type=int, default=12, help="search: candidate plans per decision")
-    p.add_argument("--sampled", action="store_true", help="search: candidates sampled from the model's own text")
+    p.add_argument("--sampled", action="store_true",
+                   help="search: candidates sampled from the model's own text")
     p.add_argument("--horizon", type=int, default=8, help="imagined frames per plan")
     p.add_argument("--replan-every", type=int, help="real steps between decisions")
     p.add_argument("--episodes", type=int, default=1)
     p.add_argument("--max-steps", type=int, default=500, help="steps per episode")
     p.add_argument("--context-frames", type=int, default=4, help="real frames the planner sees")
-    p.add_argument("--baselines", default="random,scripted", help="comma list of random, scripted ('' for none)")
+    p.add_argument("--baselines", default="random,scripted",
+                   help="comma list of random, scripted ('' for none)")
     p.add_argument("--videos", type=int, default=1, help="planner episodes written as video")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, metavar="DIR")
@@ -106,7 +108,8 @@ def run_plan(args: argparse.Namespace) -> int:
 
     if args.planner not in PLANNERS:
         raise ValueError(f"unknown planner {args.planner!r}; choose one of {', '.join(PLANNERS)}")
-    generator = Generator.from_run(args.ckpt, sampling_from_args(args), device=args.device) if args.ckpt else None
+    generator = (Generator.from_run(args.ckpt, sampling_from_args(args), device=args.device)
+                 if args.ckpt else None)
     options: dict[str, Any] = {"context_frames": args.context_frames, "videos": args.videos,
                                "baselines": tuple(b for b in args.baselines.split(",") if b)}
     if generator is not None:
@@ -127,6 +130,8 @@ def run_plan(args: argparse.Namespace) -> int:
     console.print(table)
     lat = results.get("decision_latency_s")
     if lat:
-        console.print(f"median {lat['median'] * 1000:.1f} ms per planning decision ({lat['decisions']} decisions)")
-    console.print(f"[green]wrote[/green] {escape(str(Path(args.out) / 'results.json'))}, report.md, {len(results['videos'])} video(s)")
+        console.print(f"median {lat['median'] * 1000:.1f} ms per planning decision "
+                      f"({lat['decisions']} decisions)")
+    console.print(f"[green]wrote[/green] {escape(str(Path(args.out) / 'results.json'))}, report.md, "
+                  f"{len(results['videos'])} video(s)")
     return 0

@@ -73,7 +73,8 @@ def _keymap() -> dict[int, str]:
     import pygame
 
     return {pygame.K_UP: "up", pygame.K_DOWN: "down", pygame.K_LEFT: "left", pygame.K_RIGHT: "right",
-            pygame.K_SPACE: "fire", pygame.K_w: "up", pygame.K_s: "down", pygame.K_a: "left", pygame.K_d: "right"}
+            pygame.K_SPACE: "fire",
+            pygame.K_w: "up", pygame.K_s: "down", pygame.K_a: "left", pygame.K_d: "right"}
 
 
 def play_loop(env, scale: int = 6, fps: float = 15.0, max_steps: int | None = None, seed: int | None = None,
@@ -123,7 +124,8 @@ def play_loop(env, scale: int = 6, fps: float = 15.0, max_steps: int | None = No
             new = [(e.source, e.text) for e in info.get("text", [])]
             shown = new or shown
             for source, text in new:
-                result.events.append(TextEvent(len(result.frames), text, "intervention" if source == "user" else "plan"))
+                result.events.append(TextEvent(len(result.frames), text,
+                                               "intervention" if source == "user" else "plan"))
             result.frames.append(obs)
             _draw(screen, font, obs, scale, shown[-text_lines:], line_h)
             clock.tick(fps)

@@ -76,7 +76,8 @@ class PhraseCandidates:
         self._warned = False
 
     def __call__(self, context: PlanContext, horizon: int, rng: np.random.Generator) -> list[Plan]:
-        phrases = list(dict.fromkeys(self.phrases if self.phrases is not None else context.texter.action_phrases()))
+        phrases = list(dict.fromkeys(self.phrases if self.phrases is not None
+                                     else context.texter.action_phrases()))
         if not phrases:
             raise ValueError("no action phrases to plan with")
         for p in phrases:
@@ -156,7 +157,8 @@ class SearchPlanner:
         self.horizon = check_int("horizon", horizon, 1)
         limit = getattr(imagine, "max_horizon", None)
         if limit is not None and self.horizon > limit:
-            raise ValueError(f"horizon {self.horizon} is longer than the model's context window of {limit} frames")
+            raise ValueError(f"horizon {self.horizon} is longer than the model's context window "
+                             f"of {limit} frames")
         self.replan_every = check_int("replan_every", max(1, horizon // 2) if replan_every is None
                                       else replan_every, 1)
         if self.replan_every > self.horizon:
@@ -184,7 +186,8 @@ class SearchPlanner:
                 if not all(isinstance(e, TextEvent) for e in p):
                     raise TypeError(f"candidate plan {i} must be a list of TextEvents, got {p!r}")
             return lambda context, horizon, rng: [list(p) for p in fixed]
-        raise TypeError(f"candidates must be a source, an int or a non-empty list of plans, got {candidates!r}")
+        raise TypeError(f"candidates must be a source, an int or a non-empty list of plans, "
+                        f"got {candidates!r}")
 
     def score(self, context: PlanContext, plans: list[Plan]) -> tuple[list[ImaginedRollout], list[float]]:
         """Imagine ``plans`` (one batched call) and score each."""

@@ -33,8 +33,9 @@ import numpy as np
 from tv2tv.envs.runner import episode_prefix
 from tv2tv.recorders.store import DatasetMeta
 from tv2tv.types import Episode, Phrase
-from tv2tv.world_model.generate import Generator, RolloutSession, SamplingConfig
+from tv2tv.world_model.generate import Generator, RolloutSession
 from tv2tv.world_model.interventions import TranscriptEntry
+from tv2tv.world_model.rollout_model import SamplingConfig
 
 _SCORED = re.compile(r"\bscored (a|\d+(?:\.\d+)?) points?\b")
 _LOST = re.compile(r"\blost (a|\d+(?:\.\d+)?) points?\b")
@@ -119,8 +120,9 @@ class WorldModelEnv(gym.Env[np.ndarray, Any]):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 15}
 
-    def __init__(self, checkpoint: str | os.PathLike[str] | None = None, *, generator: Generator | None = None,
-                 contexts: str | Sequence[Episode] | None = None, action_mode: Literal["action", "text"] = "action",
+    def __init__(self, checkpoint: str | os.PathLike[str] | None = None, *,
+                 generator: Generator | None = None, contexts: str | Sequence[Episode] | None = None,
+                 action_mode: Literal["action", "text"] = "action",
                  context_frames: int = 4, max_steps: int = 200, max_text_length: int = 64,
                  continue_text: bool = True, sampling: SamplingConfig | dict[str, Any] | None = None,
                  texter: Any = None, render_mode: str | None = None, device: str = "cpu") -> None:
@@ -145,7 +147,8 @@ class WorldModelEnv(gym.Env[np.ndarray, Any]):
         self.direct = generator.variant.takes_actions
         if self.direct:  # learned action tokens: the discrete action goes in as it is
             if action_mode != "action":
-                raise ValueError("an 'action-id' model takes the game's discrete actions: use action_mode='action'")
+                raise ValueError("an 'action-id' model takes the game's discrete actions: "
+                                 "use action_mode='action'")
             self.texter = texter
             self.action_space: gym.Space[Any] = gym.spaces.Discrete(generator.num_actions,
                                                                      start=generator.action_start)
@@ -188,7 +191,8 @@ class WorldModelEnv(gym.Env[np.ndarray, Any]):
         ep = self._fixed if self._fixed is not None else self._episodes[0]
         shape = ep.frame_shape
         if self.gen.meta is not None and tuple(self.gen.meta.frame_shape) != shape:
-            raise ValueError(f"context frames {shape} differ from the model's {tuple(self.gen.meta.frame_shape)}")
+            raise ValueError(f"context frames {shape} differ from the model's "
+                             f"{tuple(self.gen.meta.frame_shape)}")
         return shape
 
     def _pick_context(self) -> tuple[Episode, dict[str, int]]:
@@ -220,7 +224,9 @@ class WorldModelEnv(gym.Env[np.ndarray, Any]):
             raise ValueError(f"action {action!r} is outside {self.action_space}")
         phrases: list[str] = []
         for _ in range(self.gen.frames_per_chunk):   # one texter call per frame, as when recording
-            phrases += [p.text for p in self.texter.describe(None, int(action), None, {"lives": 0, "reward": 0.0}) if p.source == "action"]
+            phrases += [p.text
+                        for p in self.texter.describe(None, int(action), None, {"lives": 0, "reward": 0.0})
+                        if p.source == "action"]
         return self.gen.cfg.sequence.text_separator.join(dict.fromkeys(phrases)) or None
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:

@@ -16,6 +16,6 @@ from tv2tv.recorders.video import side_by_side, write_video
 from tv2tv.recorders.wrapper import RecordEpisodes
 
 __all__ = [
-    "DatasetMeta", "EpisodeError", "EpisodeStore", "Problem", "RecordConfig", "RecordEpisodes", "RecordSummary",
-    "StoreError", "describe_space", "record", "side_by_side", "validate", "write_video",
+    "DatasetMeta", "EpisodeError", "EpisodeStore", "Problem", "RecordConfig", "RecordEpisodes",
+    "RecordSummary", "StoreError", "describe_space", "record", "side_by_side", "validate", "write_video",
 ]

@@ -255,7 +255,8 @@ def import_csgo(src: str | os.PathLike[str], dst: str | os.PathLike[str], frame_
 
 def register_data(data_sub: Any) -> None:
     """Add ``tv2tv data import-csgo SRC DST``."""
-    p = data_sub.add_parser("import-csgo", help="import CS:GO deathmatch HDF5 files (Pearce & Zhu) into a store")
+    p = data_sub.add_parser("import-csgo",
+                            help="import CS:GO deathmatch HDF5 files (Pearce & Zhu) into a store")
     p.add_argument("src", type=Path, help="an HDF5 file, or a folder searched for *.hdf5 / *.h5")
     p.add_argument("dst", type=Path, help="store directory to create (or append to)")
     p.add_argument("--frame-size", type=int, default=64, help="side of the stored frames (default 64)")

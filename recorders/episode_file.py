@@ -134,7 +134,8 @@ def _read_npy(f: BinaryIO, size: int, name: str) -> np.ndarray:
     count = math.prod(shape)
     nbytes, left = count * dtype.itemsize, size - f.tell()
     if nbytes != left:  # checked before allocating: a corrupted shape must not ask for terabytes
-        raise _Corrupt(f"{name}: its header declares {shape} {dtype} ({nbytes} bytes), the member holds {left}")
+        raise _Corrupt(f"{name}: its header declares {shape} {dtype} ({nbytes} bytes), "
+                       f"the member holds {left}")
     flat = np.empty(count, dtype)
     if nbytes and f.readinto(memoryview(flat.view(np.uint8))) != nbytes:
         raise _Corrupt(f"{name} ends early")
@@ -171,13 +172,15 @@ def check_arrays(z: Mapping[str, np.ndarray], meta: MetaFields, path: Path) -> l
     missing = [k for k in EPISODE_KEYS if k not in z]
     unknown = sorted(k for k in z if k not in EPISODE_KEYS and not k.startswith(EXTRA_PREFIX))
     if missing or unknown:
-        return [Problem(path, "fields", f"missing fields {missing}" if missing else f"unknown fields {unknown}")]
+        return [Problem(path, "fields",
+                        f"missing fields {missing}" if missing else f"unknown fields {unknown}")]
     out = [Problem(path, "fields", m) for m in _scalar_problems(z)]
     out += [Problem(path, "frames", m, f) for m, f in _frame_problems(z["frames"], meta)]
     frames = z["frames"]
     if frames.ndim == 4 and frames.shape[0] >= 1:
         steps = int(frames.shape[0]) - 1
-        out += [Problem(path, "actions", m, f) for m, f in _action_problems(z["actions"], steps, meta.action_space)]
+        out += [Problem(path, "actions", m, f)
+                for m, f in _action_problems(z["actions"], steps, meta.action_space)]
         rewards = z["rewards"]
         if rewards.shape != (steps,) or rewards.dtype.kind not in _NUMBER:
             out.append(Problem(path, "rewards", f"rewards {rewards.dtype} {rewards.shape} are not numbers of "

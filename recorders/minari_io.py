@@ -206,22 +206,26 @@ class _Plan:
 def _atari_plan(ds: Any, name: str, env_name: str, cfg: ImportConfig) -> _Plan:
     """The texter and ``dataset.json`` that ``tv2tv record`` would use for this ALE dataset."""
     spec = ds.spec.env_spec
-    kwargs = dict(spec.kwargs) if spec is not None and spec.id == env_name else dict(gym.registry[env_name].kwargs)
+    kwargs = (dict(spec.kwargs) if spec is not None and spec.id == env_name
+              else dict(gym.registry[env_name].kwargs))
     frameskip = kwargs.get("frameskip", 4)
     if isinstance(frameskip, bool) or not isinstance(frameskip, int):
-        raise ValueError(f"Minari dataset {name}: frameskip {frameskip!r} is not a fixed int (tv2tv needs one)")
+        raise ValueError(f"Minari dataset {name}: frameskip {frameskip!r} is not a fixed int "
+                         f"(tv2tv needs one)")
     env_kwargs: dict[str, Any] = {"text_every": cfg.text_every}
     if kwargs.get("full_action_space"):
         env_kwargs["full_action_space"] = True
     if float(kwargs.get("repeat_action_probability", 0.0)) != 0.0:  # recorded, so the store says so
         env_kwargs["repeat_action_probability"] = float(kwargs["repeat_action_probability"])
-    rec = RecordConfig(env=env_name, out=Path("."), episodes=1, frame_size=cfg.frame_size or DEFAULT_FRAME_SIZE,
-                       frameskip=frameskip, workers=1, env_kwargs=env_kwargs)
+    rec = RecordConfig(env=env_name, out=Path("."), episodes=1,
+                       frame_size=cfg.frame_size or DEFAULT_FRAME_SIZE, frameskip=frameskip, workers=1,
+                       env_kwargs=env_kwargs)
     env = make_env(env_name, frame_size=rec.frame_size, frameskip=frameskip, **env_kwargs)
     try:
         if not isinstance(ds.action_space, gym.spaces.Discrete) or ds.action_space.n != env.action_space.n:
             raise ValueError(f"Minari dataset {name} has actions {ds.action_space}, but {env_name} "
-                             f"(full_action_space={bool(kwargs.get('full_action_space'))}) has {env.action_space}")
+                             f"(full_action_space={bool(kwargs.get('full_action_space'))}) "
+                             f"has {env.action_space}")
         return _Plan(name, dataset_meta(rec, env), get_texter(env))
     finally:
         env.close()
@@ -245,7 +249,8 @@ def plan_import(ds: Any, name: str, cfg: ImportConfig) -> _Plan:
         raise ValueError(f"Minari dataset {name} records no env; name its game with --env, e.g. ALE/Pong-v5")
     if family_of(env_name).family != "atari":  # unknown names fail here, naming the closest ones
         raise ValueError(f"Minari dataset {name} is of env {env_name!r}, which tv2tv cannot text: "
-                         f"import-minari texts ALE games (ALE/<Game>-v5) and datasets written by export-minari")
+                         f"import-minari texts ALE games (ALE/<Game>-v5) "
+                         f"and datasets written by export-minari")
     return _atari_plan(ds, name, env_name, cfg)
 
 
@@ -328,7 +333,8 @@ def import_minari(source: str | os.PathLike[str], dst: str | os.PathLike[str], f
     EpisodeStore.check_target(dst, **{k: v for k, v in meta.items() if k not in ("format", "format_version")})
     steps = texts = 0
     warned = False
-    with StagedStore(dst) as staged, progress_bar(f"importing {name}", ds.total_episodes, progress) as advance:
+    with (StagedStore(dst) as staged,
+          progress_bar(f"importing {name}", ds.total_episodes, progress) as advance):
         store = staged.create(plan.meta)
         for ep in ds.iterate_episodes():
             if plan.texter is not None and not warned and not _has_lives(ep):
@@ -355,7 +361,8 @@ def space_from_json(d: dict[str, Any]) -> gym.Space:
         return gym.spaces.MultiDiscrete(d["nvec"])
     if kind == "MultiBinary":
         return gym.spaces.MultiBinary(d["n"])
-    raise ValueError(f"export-minari writes Discrete, Box, MultiDiscrete or MultiBinary actions, got {d!r:.80}")
+    raise ValueError(f"export-minari writes Discrete, Box, MultiDiscrete or MultiBinary actions, "
+                     f"got {d!r:.80}")
 
 
 def to_buffer(ep: Episode) -> Any:
@@ -371,7 +378,8 @@ def to_buffer(ep: Episode) -> Any:
     terminations[-1], truncations[-1] = ep.terminated, ep.truncated
     return EpisodeBuffer(
         seed=ep.seed, observations=ep.frames, actions=np.asarray(ep.actions), rewards=np.asarray(ep.rewards),
-        terminations=terminations, truncations=truncations, infos={TEXT_KEY: [json.dumps(p, ensure_ascii=False) for p in per_frame]})
+        terminations=terminations, truncations=truncations,
+        infos={TEXT_KEY: [json.dumps(p, ensure_ascii=False) for p in per_frame]})
 
 
 def _first_new_dir(path: Path) -> Path | None:
@@ -445,16 +453,20 @@ def register_data(data_sub: Any) -> None:
     p.add_argument("source", help="Minari dataset id (under MINARI_DATASETS_PATH) or dataset folder")
     p.add_argument("dst", type=Path, help="store directory to create (or append to)")
     p.add_argument("--frame-size", type=int, default=None,
-                   help=f"side of the stored frames (default: an exported store's, else {DEFAULT_FRAME_SIZE})")
-    p.add_argument("--env", default=None, help="tv2tv env of the data, e.g. ALE/Pong-v5 (default: the dataset's)")
+                   help=f"side of the stored frames "
+                        f"(default: an exported store's, else {DEFAULT_FRAME_SIZE})")
+    p.add_argument("--env", default=None,
+                   help="tv2tv env of the data, e.g. ALE/Pong-v5 (default: the dataset's)")
     p.add_argument("--text-every", type=int, default=8, help="repeat unchanged action text every N steps")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_import_minari)
     p = data_sub.add_parser("export-minari", help="write a store as a Minari dataset (text in infos)")
     p.add_argument("src", type=Path, help="store directory")
-    p.add_argument("dataset_id", help="new dataset id, e.g. tv2tv/pong/random-v0 (under MINARI_DATASETS_PATH)")
+    p.add_argument("dataset_id",
+                   help="new dataset id, e.g. tv2tv/pong/random-v0 (under MINARI_DATASETS_PATH)")
     p.add_argument("--data-format", choices=sorted(DATA_FORMATS), default="hdf5", help="Minari storage")
-    p.add_argument("--jpeg", action="store_true", help="JPEG-encode frames (smaller, lossy; default lossless)")
+    p.add_argument("--jpeg", action="store_true",
+                   help="JPEG-encode frames (smaller, lossy; default lossless)")
     p.add_argument("--author", default=None, help="author in the dataset metadata")
     p.add_argument("--description", default=None, help="description in the dataset metadata")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

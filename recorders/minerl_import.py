@@ -177,7 +177,8 @@ def _item_name(key: str, value: Any, path: Path) -> str:
     v = value.decode() if isinstance(value, bytes) else value
     if isinstance(v, (str, np.str_)):
         if str(v) not in names:
-            raise ValueError(f"{path}: action${key} has unknown item {str(v)!r}; expected one of {list(names)}")
+            raise ValueError(f"{path}: action${key} has unknown item {str(v)!r}; "
+                             f"expected one of {list(names)}")
         return str(v)
     i = int(v)
     if not 0 <= i < len(names):
@@ -291,7 +292,8 @@ def _meta(layout: str, env: str, texter: MineRLTexter, cfg: ImportConfig) -> Dat
     fields = texter.vector_fields()
     return DatasetMeta(
         env=env, frame_shape=(cfg.frame_size, cfg.frame_size, 3),
-        action_space={"type": "Box", "shape": [len(fields)], "dtype": "float32", "low": -180.0, "high": 180.0},
+        action_space={"type": "Box", "shape": [len(fields)], "dtype": "float32",
+                      "low": -180.0, "high": 180.0},
         texter=texter.name, texter_version=texter.version, frameskip=1, fps=FPS,
         extra={"importer": f"minerl-{layout}", "action_fields": fields,
                "item_names": {k: list(v) for k, v in texter.items.items()}, "camera_step": cfg.camera_step},
@@ -355,7 +357,8 @@ def register_data(data_sub: Any) -> None:
     p.add_argument("--frame-size", type=int, default=64, help="side of the stored frames (default 64)")
     p.add_argument("--layout", choices=LAYOUTS, default="auto", help="source layout (default: auto)")
     p.add_argument("--text-every", type=int, default=8, help="repeat unchanged action text every N steps")
-    p.add_argument("--camera-step", type=float, default=2.5, help="camera degrees per text step (default 2.5)")
+    p.add_argument("--camera-step", type=float, default=2.5,
+                   help="camera degrees per text step (default 2.5)")
     p.set_defaults(func=cmd_import_minerl)
 
 

@@ -374,7 +374,8 @@ class _Tally:
             self.by_budget += bool(by_budget)
         done = self.steps if self.cfg.steps is not None else self.episodes
         rate = self.steps / max(time.perf_counter() - self.start, 1e-9)
-        self._advance(done - self._shown, info=f"{self.steps} steps, {self.episodes} episodes, {rate:,.0f} steps/s")
+        self._advance(done - self._shown,
+                      info=f"{self.steps} steps, {self.episodes} episodes, {rate:,.0f} steps/s")
         self._shown = done
 
     def summary(self, store: EpisodeStore) -> RecordSummary:

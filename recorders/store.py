@@ -100,8 +100,10 @@ class DatasetMeta:
             )
         for name, (types, what) in _META_FIELD_TYPES.items():
             if name in d and (isinstance(d[name], bool) or not isinstance(d[name], types)):
-                raise StoreError(f"field {name!r} must be {what}, got {type(d[name]).__name__} {d[name]!r:.60}")
-        missing = [k for k in ("env", "frame_shape", "action_space", "texter", "texter_version") if k not in d]
+                raise StoreError(f"field {name!r} must be {what}, "
+                                 f"got {type(d[name]).__name__} {d[name]!r:.60}")
+        missing = [k for k in ("env", "frame_shape", "action_space", "texter", "texter_version")
+                   if k not in d]
         unknown = sorted(set(d) - {f.name for f in fields(cls)})
         if missing or unknown:
             raise StoreError(f"missing fields {missing}" if missing else f"unknown fields {unknown}")
@@ -122,8 +124,9 @@ class DatasetMeta:
 
 # dataset.json fields and the JSON types they must have (checked before anything reads them).
 _META_FIELD_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
-    "env": ((str,), "a string"), "frame_shape": ((list,), "a list"), "action_space": ((dict,), "an object"),
-    "texter": ((str,), "a string"), "texter_version": ((str,), "a string"), "frameskip": ((int,), "an integer"),
+    "env": ((str,), "a string"), "frame_shape": ((list,), "a list"),
+    "action_space": ((dict,), "an object"), "texter": ((str,), "a string"),
+    "texter_version": ((str,), "a string"), "frameskip": ((int,), "an integer"),
     "fps": ((int, float), "a number"), "extra": ((dict,), "an object"),
 }
 
@@ -389,7 +392,8 @@ class EpisodeStore:
             path = Path(index_or_path)
         episode, problems = read_episode_file(path, self.meta)
         if episode is None:
-            raise EpisodeError(path, problems, f"run `tv2tv data validate {self.root} --fix` to move it aside")
+            raise EpisodeError(path, problems,
+                               f"run `tv2tv data validate {self.root} --fix` to move it aside")
         return episode
 
     def __iter__(self) -> Iterator[Episode]:
@@ -413,7 +417,8 @@ class EpisodeStore:
         arrays = episode_to_arrays(ep)
         problems = check_arrays(arrays, self.meta, path)  # the readers' check: never write what they refuse
         if problems:
-            raise StoreError(f"episode does not fit store {self.root}: {'; '.join(p.message for p in problems)}")
+            raise StoreError(f"episode does not fit store {self.root}: "
+                             f"{'; '.join(p.message for p in problems)}")
         self._next_index += 1
         atomic_write(path, lambda f: write_npz(f, arrays, COMPRESS_LEVEL))
         return path
@@ -461,7 +466,8 @@ class StagedStore:
         try:
             if exc_type is None:
                 if self._store is None:
-                    raise RuntimeError(f"nothing was staged for {self.dst}: StagedStore.create was never called")
+                    raise RuntimeError(f"nothing was staged for {self.dst}: "
+                                       f"StagedStore.create was never called")
                 self._move_into_place(self._store)
         finally:
             shutil.rmtree(self._tmp, ignore_errors=True)

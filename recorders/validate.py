@@ -68,7 +68,8 @@ def metadata_suspects(store: EpisodeStore, problems: list[Problem]) -> list[str]
         if p.field is not None:
             by_field[p.field].setdefault(p.path, p)
     total = len(store.episode_paths())
-    return [f"{META_FILE}'s {name} disagrees with {len(eps)} of {total} episodes (e.g. {next(iter(eps.values()))})"
+    return [f"{META_FILE}'s {name} disagrees with {len(eps)} of {total} episodes "
+            f"(e.g. {next(iter(eps.values()))})"
             for name, eps in sorted(by_field.items()) if 2 * len(eps) > total]
 
 

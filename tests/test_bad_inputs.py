@@ -20,7 +20,8 @@ from tv2tv.cli import main
 from tv2tv.recorders.store import EpisodeStore
 from tv2tv.world_model.synthetic import export_random_run, write_synthetic_store
 
-RUN_OVERRIDES = ["model.dim=32", "model.depth=1", "model.heads=2", "sequence.frames_per_chunk=2", "sequence.patch=8"]
+RUN_OVERRIDES = ["model.dim=32", "model.depth=1", "model.heads=2", "sequence.frames_per_chunk=2",
+                 "sequence.patch=8"]
 TRAIN = ["train", "--preset", "tiny", "--accelerator", "cpu", "--no-progress", "--max-steps", "1",
          "model.dim=32", "model.depth=1", "model.heads=2", "sequence.patch=8"]
 LONG_NAME = "n" * 300
@@ -32,7 +33,8 @@ def originals(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     root = tmp_path_factory.mktemp("bad_inputs")
     store = write_synthetic_store(root / "store", n=3, steps=10, size=16, seed=0)
     other = write_synthetic_store(root / "other", n=2, steps=10, size=16, seed=1, env="ALE/Breakout-v5")
-    run = export_random_run(EpisodeStore.open(store).meta, root / "run", [*RUN_OVERRIDES, f"data.path={store}"])
+    run = export_random_run(EpisodeStore.open(store).meta, root / "run",
+                            [*RUN_OVERRIDES, f"data.path={store}"])
     return SimpleNamespace(store=store, other=other, run=run)
 
 
@@ -73,9 +75,11 @@ def _generate(ws: SimpleNamespace, *extra: str, context: str | None = None) -> l
 
 
 # (id, setup that breaks an input (or None), argv, substring of the one-line error)
-CASES: list[tuple[str, Callable[[SimpleNamespace], None] | None, Callable[[SimpleNamespace], list[str]], str]] = [
+CASES: list[tuple[str, Callable[[SimpleNamespace], None] | None,
+                  Callable[[SimpleNamespace], list[str]], str]] = [
     ("record-frame-size", None,
-     lambda w: ["record", "ALE/Pong-v5", "--steps", "4", "--frame-size", "100000", "--out", str(w.root / "r")],
+     lambda w: ["record", "ALE/Pong-v5", "--steps", "4", "--frame-size", "100000",
+                "--out", str(w.root / "r")],
      "frame_size must be an int in 8..1024, got 100000"),
     ("record-out-below-file", None,
      lambda w: ["record", "ALE/Pong-v5", "--steps", "4", "--out", str(w.afile / "store")],
@@ -141,7 +145,8 @@ CASES: list[tuple[str, Callable[[SimpleNamespace], None] | None, Callable[[Simpl
 
 @pytest.mark.parametrize("setup, argv, message", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_bad_input_is_one_line_exit_2_and_changes_nothing(ws: SimpleNamespace, setup, argv, message: str,
-                                                          capsys: pytest.CaptureFixture[str], tree_snapshot) -> None:
+                                                          capsys: pytest.CaptureFixture[str],
+                                                          tree_snapshot) -> None:
     if setup is not None:
         setup(ws)
     args = argv(ws)

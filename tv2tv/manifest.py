@@ -45,7 +45,8 @@ class Manifest:
             except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
                 raise ValueError(f"{self.path} is not a readable manifest ({exc}): move it away or use "
                                  f"another output directory") from exc
-            if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT or data.get("owner") != owner:
+            if (not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT
+                    or data.get("owner") != owner):
                 raise ValueError(f"{self.path} was not written by {owner}: move it away or use another "
                                  f"output directory")
             self.entries = dict(data.get("paths") or {})
@@ -78,7 +79,8 @@ class Manifest:
             more = f" and {len(found) - 3} more" if len(found) > 3 else ""
             others = f" (also in {', '.join(list(bad)[1:])})" if len(bad) > 1 else ""
             raise ForeignFilesError(
-                f"{self.out / rel} holds files {self.owner} did not write ({', '.join(found[:3])}{more}){others}; "
+                f"{self.out / rel} holds files {self.owner} did not write "
+                f"({', '.join(found[:3])}{more}){others}; "
                 f"it removes only its own outputs, so nothing was deleted: move them away or use another "
                 f"output directory")
 

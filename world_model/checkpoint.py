@@ -42,7 +42,8 @@ MODEL_DATA_FIELDS = ("env", "frame_shape")
 
 def export_world_model(model: MoT, cfg: TrainConfig, out_dir: str | os.PathLike[str],
                        meta: DatasetMeta | None = None) -> Path:
-    """Write ``out_dir/model.safetensors`` and ``out_dir/config.json`` atomically; returns the weights path."""
+    """Write ``out_dir/model.safetensors`` and ``out_dir/config.json`` atomically; returns the
+    weights path."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
@@ -71,7 +72,8 @@ def read_export_config(path: str | os.PathLike[str]) -> tuple[TrainConfig, Datas
         raise ValueError(f"{p} is not a {FORMAT} config (format is "
                          f"{doc.get('format') if isinstance(doc, dict) else type(doc).__name__!r})")
     if doc.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{p} has format version {doc.get('format_version')}; this tv2tv reads {FORMAT_VERSION}")
+        raise ValueError(f"{p} has format version {doc.get('format_version')}; "
+                         f"this tv2tv reads {FORMAT_VERSION}")
     if not isinstance(doc.get("config"), dict):
         raise ValueError(f"{p} holds no training config (its 'config' is {doc.get('config')!r:.60})")
     meta = DatasetMeta.from_json(doc["dataset"]) if doc.get("dataset") else None
@@ -89,23 +91,26 @@ def load_checkpoint(path: str | os.PathLike[str], mmap: bool = False) -> dict[st
         ValueError: the file is not a plain checkpoint (foreign objects, corrupt or truncated).
     """
     if Path(path).is_file() and Path(path).stat().st_size == 0:
-        raise ValueError(f"{path} is not a plain tv2tv checkpoint: it is empty (0 bytes), as a save cut short "
-                         f"leaves it; use another checkpoint of the run")
+        raise ValueError(f"{path} is not a plain tv2tv checkpoint: it is empty (0 bytes), "
+                         f"as a save cut short leaves it; use another checkpoint of the run")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except (pickle.UnpicklingError, EOFError, RuntimeError, ValueError, AttributeError, ImportError) as e:
         raise ValueError(f"{path} is not a plain tv2tv checkpoint and was not loaded (it holds objects "
                          f"other than tensors and plain data, or is corrupt): {_why(e)}") from None
     if not isinstance(ckpt, dict):
-        raise ValueError(f"{path} is not a Lightning checkpoint (it holds a {type(ckpt).__name__}, not a dict)")
+        raise ValueError(f"{path} is not a Lightning checkpoint "
+                         f"(it holds a {type(ckpt).__name__}, not a dict)")
     return ckpt
 
 
-def checkpoint_config(ckpt: dict[str, Any], path: str | os.PathLike[str]) -> tuple[TrainConfig, DatasetMeta | None]:
+def checkpoint_config(ckpt: dict[str, Any],
+                      path: str | os.PathLike[str]) -> tuple[TrainConfig, DatasetMeta | None]:
     """The ``TrainConfig`` a Lightning checkpoint (``load_checkpoint``) was saved with, and the
     ``DatasetMeta`` of its data (``None`` in checkpoints written before tv2tv stored it)."""
     hp = ckpt.get("hyper_parameters")
-    if not isinstance(hp, dict) or not isinstance(hp.get("cfg"), dict) or not isinstance(ckpt.get("state_dict"), dict):
+    if (not isinstance(hp, dict) or not isinstance(hp.get("cfg"), dict)
+            or not isinstance(ckpt.get("state_dict"), dict)):
         raise ValueError(f"{path} is not a tv2tv world-model checkpoint (no config in its hyper-parameters)")
     data = ckpt.get(CKPT_DATASET_KEY)
     return from_dict(TrainConfig, hp["cfg"]), DatasetMeta.from_json(data) if data is not None else None
@@ -116,7 +121,8 @@ def config_mismatches(want: TrainConfig, have: TrainConfig,
     """Where two configs would build different networks: the variant and each ``model.*`` field,
     as ``"field: <labels[0]> <want's>, <labels[1]> <have's>"``."""
     a, b = to_dict(want.model), to_dict(have.model)
-    diffs = [f"variant: {labels[0]} {want.variant!r}, {labels[1]} {have.variant!r}"] if want.variant != have.variant else []
+    diffs = ([f"variant: {labels[0]} {want.variant!r}, {labels[1]} {have.variant!r}"]
+             if want.variant != have.variant else [])
     return diffs + [f"model.{k}: {labels[0]} {a[k]!r}, {labels[1]} {b[k]!r}" for k in a if a[k] != b.get(k)]
 
 
@@ -131,7 +137,8 @@ def check_model_data(model: DatasetMeta | None, data: DatasetMeta, model_name: s
     Raises:
         ValueError: one line naming each differing field with both values.
     """
-    diffs = [] if model is None else model.mismatches(data, MODEL_DATA_FIELDS, ("the model was trained on", "the data is"))
+    diffs = [] if model is None else model.mismatches(data, MODEL_DATA_FIELDS,
+                                                      ("the model was trained on", "the data is"))
     if diffs:
         raise ValueError(f"{data_name} does not fit the model {model_name}: {'; '.join(diffs)}")
 
@@ -171,16 +178,19 @@ def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], TrainConfig]:
     if path.suffix == ".ckpt":
         ckpt = load_checkpoint(path)
         cfg, _ = checkpoint_config(ckpt, path)
-        prefix = "ema." if any(k.startswith("ema.") for k in ckpt["state_dict"]) else "model."   # optim.ema_decay
+        # the averaged weights where training kept them (optim.ema_decay)
+        prefix = "ema." if any(k.startswith("ema.") for k in ckpt["state_dict"]) else "model."
         state = {k[len(prefix):]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
         return state, cfg
     cfg, _ = read_export_config(path)
     state, header = _read_safetensors(path)
     if header.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a {FORMAT} weights file (its header's format is {header.get('format')!r})")
+        raise ValueError(f"{path} is not a {FORMAT} weights file "
+                         f"(its header's format is {header.get('format')!r})")
     if header.get("variant") != cfg.variant:
-        raise ValueError(f"{path.parent}: variant differs: {CONFIG_FILE} says {cfg.variant!r}, {path.name} holds "
-                         f"a {header.get('variant')!r} model; re-export the run (or restore its {CONFIG_FILE})")
+        raise ValueError(f"{path.parent}: variant differs: {CONFIG_FILE} says {cfg.variant!r}, "
+                         f"{path.name} holds a {header.get('variant')!r} model; "
+                         f"re-export the run (or restore its {CONFIG_FILE})")
     return state, cfg
 
 
@@ -201,7 +211,8 @@ def load_world_model(path: str | os.PathLike[str], expect_variant: str | None = 
     """
     state, cfg = read_weights(Path(path))
     if expect_variant is not None and cfg.variant != expect_variant:
-        raise ValueError(f"{path} holds a {cfg.variant!r} model, but a {expect_variant!r} model was asked for")
+        raise ValueError(f"{path} holds a {cfg.variant!r} model, "
+                         f"but a {expect_variant!r} model was asked for")
     if expect_config is not None:
         diffs = config_mismatches(expect_config, cfg)
         if diffs:
@@ -213,7 +224,8 @@ def load_world_model(path: str | os.PathLike[str], expect_variant: str | None = 
     wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
     if missing or unexpected or wrong:
         raise ValueError(
-            f"the weights in {path} do not fit its config (was config.json edited?): missing {missing[:5]}, "
-            f"unexpected {unexpected[:5]}, wrong shape {[(k, tuple(state[k].shape), tuple(own[k].shape)) for k in wrong[:5]]}")
+            f"the weights in {path} do not fit its config (was config.json edited?): "
+            f"missing {missing[:5]}, unexpected {unexpected[:5]}, "
+            f"wrong shape {[(k, tuple(state[k].shape), tuple(own[k].shape)) for k in wrong[:5]]}")
     model.load_state_dict(state)
     return model.to(device).eval(), cfg

@@ -29,7 +29,8 @@ def register(sub: Any) -> None:
         description="Train the TV2TV world model (or a baseline variant) with Lightning. "
                     "Trailing KEY=VALUE arguments override config fields, e.g. model.depth=6.")
     p.add_argument("--data", help="episode store directory (data.path)")
-    p.add_argument("--preset", default="tiny", help=f"config preset ({', '.join(preset_names())}) or a YAML path")
+    p.add_argument("--preset", default="tiny",
+                   help=f"config preset ({', '.join(preset_names())}) or a YAML path")
     p.add_argument("--out", help="run directory (new), or the run to continue with --resume")
     p.add_argument("--resume", metavar="RUN", help="continue RUN exactly from RUN/checkpoints/last.ckpt")
     p.add_argument("--variant", choices=VARIANTS, help="text (TV2TV), no-text, action-id or plan-first")
@@ -45,7 +46,8 @@ def register(sub: Any) -> None:
     p.add_argument("--precision", help="auto (bf16-mixed where fast), 32-true, bf16-mixed, 16-mixed")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
     p.add_argument("--logger", choices=LOGGERS, default="csv",
-                   help="metrics under RUN/logs/: csv (metrics.csv, the default) or tensorboard (event files)")
+                   help="metrics under RUN/logs/: csv (metrics.csv, the default) "
+                        "or tensorboard (event files)")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. model.depth=6")
     p.set_defaults(func=run_train)
 
@@ -76,7 +78,8 @@ def resolve_cli_config(args: argparse.Namespace) -> tuple[TrainConfig, Path, boo
     if args.resume:
         run = Path(args.resume)
         if args.out and Path(args.out) != run:
-            raise ValueError(f"--out {args.out} differs from --resume {args.resume}; a resumed run stays in place")
+            raise ValueError(f"--out {args.out} differs from --resume {args.resume}; "
+                             f"a resumed run stays in place")
         changed = set(_flatten(parse_overrides(overrides))) - _RESUMABLE
         if changed:
             raise ValueError(f"a resumed run keeps its config; cannot change {sorted(changed)} "

@@ -87,7 +87,8 @@ class PatchCodec:
         if x.dtype != torch.uint8:
             raise TypeError(f"frames must be uint8, got {x.dtype}")
         if tuple(x.shape[-3:]) != self.frame_shape:
-            raise ValueError(f"frames of shape {tuple(x.shape[-3:])} do not match the codec's {self.frame_shape}")
+            raise ValueError(f"frames of shape {tuple(x.shape[-3:])} "
+                             f"do not match the codec's {self.frame_shape}")
         lead = x.shape[:-3]
         p, (gh, gw), c = self.patch, self.grid, self.frame_shape[2]
         x = x.reshape(-1, gh, p, gw, p, c).permute(0, 1, 3, 2, 4, 5)    # (M, h, w, p, p, C)

@@ -157,7 +157,8 @@ class SequenceConfig:
             raise ValueError(f"sequence.context_chunks must be in [0, chunks per window), got "
                              f"{self.context_chunks}")
         if self.video_positions not in ("stream", "chunk"):
-            raise ValueError(f"sequence.video_positions must be 'stream' or 'chunk', got {self.video_positions!r}")
+            raise ValueError(f"sequence.video_positions must be 'stream' or 'chunk', "
+                             f"got {self.video_positions!r}")
         for name in ("p_uncond", "p_noisy_context", "noisy_context_max_t"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"sequence.{name} must be in [0, 1], got {getattr(self, name)}")
@@ -297,16 +298,21 @@ class TrainConfig:
             ("max_minutes", m, m is None or (fin(m) and m > 0), "a number of minutes > 0 (or unset)"),
             ("data.num_workers", d.num_workers, d.num_workers >= 0, ">= 0"),
             ("data.val_fraction", d.val_fraction, 0 <= d.val_fraction < 1, "in [0, 1)"),
-            ("data.val_windows_per_episode", d.val_windows_per_episode, d.val_windows_per_episode >= 1, ">= 1"),
+            ("data.val_windows_per_episode", d.val_windows_per_episode,
+             d.val_windows_per_episode >= 1, ">= 1"),
             ("optim.lr", o.lr, fin(o.lr) and o.lr > 0, "a finite number > 0"),
-            ("optim.weight_decay", o.weight_decay, fin(o.weight_decay) and o.weight_decay >= 0, "a finite number >= 0"),
+            ("optim.weight_decay", o.weight_decay, fin(o.weight_decay) and o.weight_decay >= 0,
+             "a finite number >= 0"),
             ("optim.betas", o.betas, all(0 <= b < 1 for b in o.betas), "two numbers in [0, 1)"),
             ("optim.warmup_steps", o.warmup_steps, o.warmup_steps >= 0, ">= 0"),
             ("optim.min_lr_ratio", o.min_lr_ratio, 0 <= o.min_lr_ratio <= 1, "in [0, 1]"),
-            ("optim.grad_clip", o.grad_clip, fin(o.grad_clip) and o.grad_clip >= 0, "a finite number >= 0 (0: off)"),
-            ("optim.schedule_steps", o.schedule_steps, o.schedule_steps is None or o.schedule_steps >= 1, ">= 1 (or unset)"),
+            ("optim.grad_clip", o.grad_clip, fin(o.grad_clip) and o.grad_clip >= 0,
+             "a finite number >= 0 (0: off)"),
+            ("optim.schedule_steps", o.schedule_steps, o.schedule_steps is None or o.schedule_steps >= 1,
+             ">= 1 (or unset)"),
             ("optim.ema_decay", o.ema_decay, 0 <= o.ema_decay < 1, "in [0, 1) (0: off)"),
-            ("flow.loss_weight", f.loss_weight, fin(f.loss_weight) and f.loss_weight >= 0, "a finite number >= 0"),
+            ("flow.loss_weight", f.loss_weight, fin(f.loss_weight) and f.loss_weight >= 0,
+             "a finite number >= 0"),
             ("flow.time_mu", f.time_mu, fin(f.time_mu), "a finite number"),
             ("flow.time_sigma", f.time_sigma, fin(f.time_sigma) and f.time_sigma > 0, "a finite number > 0"),
             ("flow.sample_steps", f.sample_steps, f.sample_steps >= 1, ">= 1"),

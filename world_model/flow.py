@@ -43,7 +43,8 @@ def velocity_target(x0: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
     return eps - x0
 
 
-def integrate(velocity_fn: VelocityFn, x1: torch.Tensor, steps: int = 8, method: str = "euler") -> torch.Tensor:
+def integrate(velocity_fn: VelocityFn, x1: torch.Tensor, steps: int = 8,
+              method: str = "euler") -> torch.Tensor:
     """Integrate ``dx/dt = v(x, t)`` from ``t = 1`` (``x1``, noise) to ``t = 0`` (data).
 
     Args:

@@ -39,7 +39,8 @@ in up front: ``generate(interventions=)`` or ``start(plan=)``, never ``step(text
 ``Generator`` is a ``rollout_model.RolloutModel`` (the network with its variant, codec,
 tokenizer and ``SamplingConfig``: what a session reads) that also prepares contexts and drives
 sessions. ``RolloutSession`` (one chunk per ``step``) and the network backends live in
-``world_model.session``; ``RolloutSession``, ``SamplingConfig`` and the samplers are re-exported here.
+``world_model.session`` (``RolloutSession`` is re-exported here); ``SamplingConfig`` and the
+samplers live in ``world_model.rollout_model``.
 
 Example:
     >>> gen = Generator.from_run("runs/pong-tiny")                                  # doctest: +SKIP
@@ -62,7 +63,7 @@ from tv2tv.envs.runner import episode_prefix
 from tv2tv.recorders.store import DatasetMeta
 from tv2tv.types import Episode, TextEvent
 from tv2tv.world_model.interventions import TranscriptEntry
-from tv2tv.world_model.rollout_model import RolloutModel, SamplingConfig, sample_token, sample_tokens
+from tv2tv.world_model.rollout_model import RolloutModel, SamplingConfig
 from tv2tv.world_model.session import CHUNK, PlanTexts, RolloutSession
 
 # The longest user text before one chunk, in bytes (UTF-8). Every byte is a token the model
@@ -71,8 +72,7 @@ from tv2tv.world_model.session import CHUNK, PlanTexts, RolloutSession
 MAX_USER_TEXT_BYTES = 1024
 
 __all__ = ["CHUNK", "MAX_USER_TEXT_BYTES", "Generator", "PlanTexts", "Rollout", "RolloutSession",
-           "SamplingConfig", "episode_prefix", "load_context", "parse_context_spec", "sample_token",
-           "sample_tokens"]
+           "load_context", "parse_context_spec"]
 
 
 @dataclass
@@ -147,7 +147,8 @@ class Generator(RolloutModel):
         f, t = self.frames_per_chunk, ep.frames.shape[0]
         if t < f:
             pad = np.repeat(ep.frames[:1], f - t, axis=0)
-            ep = Episode(np.concatenate([pad, ep.frames]), np.concatenate([np.full(f - t, self.action_start), ep.actions]),
+            ep = Episode(np.concatenate([pad, ep.frames]),
+                         np.concatenate([np.full(f - t, self.action_start), ep.actions]),
                          np.zeros(f - 1, np.float32), False, False,
                          tuple(TextEvent(e.frame + f - t, e.text, e.source) for e in ep.text_events))
             t = f
@@ -172,7 +173,8 @@ class Generator(RolloutModel):
         x0, texts, _, _ = self.context(context)
         return RolloutSession(self, x0.to(self.device), texts, batch, seed, plan=plan)
 
-    def rollout_actions(self, actions: np.ndarray | Sequence | None, n_frames: int, batch: int) -> np.ndarray | None:
+    def rollout_actions(self, actions: np.ndarray | Sequence | None, n_frames: int,
+                        batch: int) -> np.ndarray | None:
         """The env actions of ``n_frames`` generated frames, ``(n_frames,)`` or ``(B, n_frames)``, as
         ``(B, chunks * F)`` (the last chunk padded with its last action); ``None`` for models
         without actions (which must get none)."""
@@ -182,13 +184,14 @@ class Generator(RolloutModel):
             return None
         if actions is None:
             raise ValueError(f"an 'action-id' model needs actions: the env action leading to each of the "
-                             f"{n_frames} generated frames (actions=, shape ({n_frames},) or ({batch}, {n_frames}))")
+                             f"{n_frames} generated frames "
+                             f"(actions=, shape ({n_frames},) or ({batch}, {n_frames}))")
         a = np.asarray(actions)
         if a.ndim == 1:
             a = np.broadcast_to(a, (batch, a.shape[0]))
         if a.ndim != 2 or a.shape[0] != batch or a.shape[1] < n_frames:
-            raise ValueError(f"actions must have shape ({n_frames},) or ({batch}, {n_frames}) (one per generated "
-                             f"frame), got {np.shape(actions)}")
+            raise ValueError(f"actions must have shape ({n_frames},) or ({batch}, {n_frames}) "
+                             f"(one per generated frame), got {np.shape(actions)}")
         total = -(-n_frames // self.frames_per_chunk) * self.frames_per_chunk
         a = a[:, :n_frames]
         return np.concatenate([a, np.repeat(a[:, -1:], total - n_frames, axis=1)], axis=1)
@@ -235,7 +238,8 @@ class Generator(RolloutModel):
         chunks = []
         for j in range(n_chunks):
             step_texts = None if self.variant.plan_first else [user[j]] * batch
-            frames, entries = session.step(step_texts, actions=None if acts is None else acts[:, j * f:(j + 1) * f])
+            frames, entries = session.step(step_texts,
+                                           actions=None if acts is None else acts[:, j * f:(j + 1) * f])
             chunks.append(frames)
             for tr, new in zip(transcripts, entries):
                 tr += new
@@ -248,7 +252,8 @@ class Generator(RolloutModel):
     def _check_user_text(self, text: str | None, chunk: int) -> None:
         """Refuse user text longer than ``MAX_USER_TEXT_BYTES``; warn above what training saw."""
         n = len(text.encode()) if text else 0
-        where = f"the intervention text of frames {chunk * self.frames_per_chunk}..{(chunk + 1) * self.frames_per_chunk - 1}"
+        where = (f"the intervention text of frames {chunk * self.frames_per_chunk}.."
+                 f"{(chunk + 1) * self.frames_per_chunk - 1}")
         if n > MAX_USER_TEXT_BYTES:
             raise ValueError(f"{where} is {n} bytes long; at most {MAX_USER_TEXT_BYTES} bytes go before one "
                              f"chunk (text too long)")
@@ -298,6 +303,7 @@ def load_context(spec: str, frames: int = 8, model: Generator | None = None) -> 
     if model is not None:
         model.check_data(store.meta, f"context store {path}")
     if not 0 <= index < len(store):
-        raise ValueError(f"episode {index} is outside the store's {len(store)} episodes (0..{len(store) - 1})")
+        raise ValueError(f"episode {index} is outside the store's {len(store)} episodes "
+                         f"(0..{len(store) - 1})")
     ep = store.load(index)
     return episode_prefix(ep, min(frames - 1, ep.num_steps) if last is None else last, frames)

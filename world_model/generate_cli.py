@@ -27,7 +27,8 @@ def register(sub: Any) -> None:
         "generate", help="roll out a world model from real context (with text interventions)",
         description="Generate frames and text from a trained world model, starting from real context; "
                     "interventions replace the model's own text at given frames.")
-    p.add_argument("--ckpt", required=True, metavar="RUN", help="run directory (model.safetensors + config.json)")
+    p.add_argument("--ckpt", required=True, metavar="RUN",
+                   help="run directory (model.safetensors + config.json)")
     p.add_argument("--context", required=True, metavar="DATA[:EPISODE[:FRAME]]",
                    help="episode store, episode index and last context frame")
     p.add_argument("--context-frames", type=int, default=8, help="context frames ending at FRAME")
@@ -36,7 +37,8 @@ def register(sub: Any) -> None:
                    help="'8: move paddle up; 16: move paddle down', or a .yaml/.json/.txt file")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch", type=int, default=1, help="rollouts in parallel (seeded (seed, b))")
-    p.add_argument("--out", required=True, metavar="OUT.mp4", help="video path; the transcript goes to OUT.json")
+    p.add_argument("--out", required=True, metavar="OUT.mp4",
+                   help="video path; the transcript goes to OUT.json")
     p.add_argument("--fps", type=float, help="video rate (default: the data's fps)")
     p.add_argument("--scale", type=int, default=4, help="video upscaling")
     p.add_argument("--device", default="cpu")
@@ -52,11 +54,11 @@ def warn_unknown_phrases(events: list[Any], gen: Any, context: Any) -> None:
     from tv2tv.planners.world_model_env import texter_for
     from tv2tv.world_model.interventions import unknown_phrases
 
-    if not events or gen.meta is None or not gen.text_enabled:
+    if not events or gen.meta is None or not gen.variant.reads_text:
         return
     try:
         phrases = list(texter_for(gen.meta).action_phrases())
-    except (ValueError, ImportError):  # a texter rebuilt only from its game (crafter, minerl) or not installed
+    except (ValueError, ImportError):  # no texter from the game alone (crafter, minerl), or not installed
         return
     phrases += [e.text for e in context.text_events]
     for message in unknown_phrases(events, phrases, gen.cfg.sequence.text_separator):
@@ -78,7 +80,8 @@ def run_generate(args: argparse.Namespace) -> int:
     gen = Generator.from_run(args.ckpt, sampling_from_args(args), device=args.device)
     context = load_context(args.context, args.context_frames, model=gen)
     warn_unknown_phrases(events, gen, context)
-    columns = (TextColumn("generating"), BarColumn(), MofNCompleteColumn(), TextColumn("frames"), TimeElapsedColumn())
+    columns = (TextColumn("generating"), BarColumn(), MofNCompleteColumn(), TextColumn("frames"),
+               TimeElapsedColumn())
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("generate", total=args.frames)
         rollout = gen.generate(context, args.frames, events, seed=args.seed, batch=args.batch,
@@ -92,5 +95,6 @@ def run_generate(args: argparse.Namespace) -> int:
             "interventions": [{"frame": e.frame, "text": e.text} for e in events],
             "sampling": vars(gen.sampling)}
     save_transcripts(out.with_suffix(".json"), rollout.transcripts, info)
-    Console(stderr=True).print(f"[green]wrote[/green] {escape(str(out))} and {escape(str(out.with_suffix('.json')))}")
+    Console(stderr=True).print(f"[green]wrote[/green] {escape(str(out))} "
+                               f"and {escape(str(out.with_suffix('.json')))}")
     return 0

@@ -57,8 +57,10 @@ class _Scanner:
         self.s, self.pos, self.index = text, 0, 0
 
     def error(self, pos: int, problem: str) -> ValueError:
-        end = min((i for i in (self.s.find(";", pos), self.s.find("\n", pos)) if i >= 0), default=len(self.s))
-        return ValueError(f"intervention entry {self.index} (character {pos}): {problem}: {self.s[pos:end]!r}")
+        end = min((i for i in (self.s.find(";", pos), self.s.find("\n", pos)) if i >= 0),
+                  default=len(self.s))
+        return ValueError(f"intervention entry {self.index} (character {pos}): "
+                          f"{problem}: {self.s[pos:end]!r}")
 
     def skip(self, chars_ok: Any) -> None:
         while self.pos < len(self.s) and chars_ok(self.s[self.pos]):
@@ -80,7 +82,8 @@ class _Scanner:
     def entry(self) -> TextEvent:
         start = self.pos
         colon = self.s.find(":", start)
-        stop = min((i for i in (self.s.find(";", start), self.s.find("\n", start)) if i >= 0), default=len(self.s))
+        stop = min((i for i in (self.s.find(";", start), self.s.find("\n", start)) if i >= 0),
+                   default=len(self.s))
         if colon < 0 or colon > stop:
             raise self.error(start, "expected 'FRAME: TEXT'")
         frame_text = self.s[start:colon].strip()
@@ -162,7 +165,8 @@ def _parse_data(data: Any, where: str) -> list[TextEvent]:
         return _Scanner(data).entries()
     if isinstance(data, (list, tuple)):
         return parse_entries(data)
-    raise ValueError(f"{where} must hold a script string or a list of {{frame, text}}, got {type(data).__name__}")
+    raise ValueError(f"{where} must hold a script string or a list of {{frame, text}}, "
+                     f"got {type(data).__name__}")
 
 
 def parse_script(script: str | os.PathLike[str] | Sequence[Any]) -> list[TextEvent]:
@@ -216,8 +220,8 @@ def unknown_phrases(events: Sequence[TextEvent], phrases: Sequence[str], separat
     reads any bytes) but often a typo, so callers warn with these messages.
 
     Example:
-        >>> unknown_phrases(parse_script("0: move paddle upp"), ["move paddle up", "fire"])
-        ["intervention 'move paddle upp' at frame 0 is not a phrase of the game's texter; closest: 'move paddle up'"]
+        >>> unknown_phrases(parse_script("0: fier"), ["move paddle up", "fire"])
+        ["intervention 'fier' at frame 0 is not a phrase of the game's texter; closest: 'fire'"]
     """
     phrases = list(dict.fromkeys(phrases))
     known = {_phrase_key(p): p for p in phrases}
@@ -231,7 +235,8 @@ def unknown_phrases(events: Sequence[TextEvent], phrases: Sequence[str], separat
             hint = (f"closest: {', '.join(repr(known[c]) for c in close)}" if close
                     else f"its phrases include {', '.join(repr(p) for p in phrases[:6])}")
             shown = piece.strip() if len(piece.strip()) <= 60 else piece.strip()[:57] + "..."
-            out.append(f"intervention {shown!r} at frame {e.frame} is not a phrase of the game's texter; {hint}")
+            out.append(f"intervention {shown!r} at frame {e.frame} "
+                       f"is not a phrase of the game's texter; {hint}")
     return out
 
 
@@ -253,7 +258,8 @@ class TranscriptEntry:
 
     def __post_init__(self) -> None:
         if self.source not in TRANSCRIPT_SOURCES:
-            raise ValueError(f"TranscriptEntry.source must be one of {TRANSCRIPT_SOURCES}, got {self.source!r}")
+            raise ValueError(f"TranscriptEntry.source must be one of {TRANSCRIPT_SOURCES}, "
+                             f"got {self.source!r}")
 
     def to_event(self) -> TextEvent:
         """A ``TextEvent`` for videos: model text as ``plan``, user text as ``intervention``."""

@@ -42,7 +42,8 @@ _RANK_ZERO_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric
 # (message regex, category, module regex) of Lightning warnings that do not apply here.
 IGNORED_WARNINGS: tuple[tuple[str, type[Warning], str], ...] = (
     # Lightning's own pytree helper builds a ``LeafSpec``, which torch 2.13 deprecates; not our code.
-    (r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning, r"lightning\.pytorch\.utilities\._pytree"),
+    (r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning,
+     r"lightning\.pytorch\.utilities\._pytree"),
     # Mixed precision keeps the weights in float32, so the summary's 32-bit size estimate is right.
     (r"Precision \S+-mixed is not supported by the model summary", UserWarning, ""),
     # A resume goes on in its own checkpoint directory; a new run into a non-empty one is refused

@@ -35,7 +35,8 @@ from tv2tv.world_model.sampling import psnr, sample_chunk
 from tv2tv.world_model.sequence import IGNORE, VIDEO, SequenceBatch
 
 
-def step_generator(seed: int, step: int, rank: int, device: torch.device | str, stream: int = 0) -> torch.Generator:
+def step_generator(seed: int, step: int, rank: int, device: torch.device | str,
+                   stream: int = 0) -> torch.Generator:
     """A generator seeded by ``(seed, stream, step, rank)``: independent per step, rank and
     stream (0 training, 1 validation)."""
     state = int(np.random.SeedSequence([seed, stream, step, rank]).generate_state(1, np.uint64)[0] >> 1)
@@ -172,8 +173,8 @@ class WorldModelModule(L.LightningModule):
         opt = torch.optim.AdamW([{"params": decay, "weight_decay": oc.weight_decay},
                                  {"params": no_decay, "weight_decay": 0.0}], lr=oc.lr, betas=oc.betas,
                                 foreach=True)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(oc.warmup_steps, oc.schedule_steps or self.cfg.max_steps,
-                                                                 oc.min_lr_ratio))
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lr_lambda(oc.warmup_steps, oc.schedule_steps or self.cfg.max_steps, oc.min_lr_ratio))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 

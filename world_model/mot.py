@@ -251,7 +251,8 @@ def _attend_isolated(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: to
     out = []
     for rows, kk, vv in ((groups[0], kd, vd), (groups[1], k, v)):
         idx = rows[:, None, :, None].expand(b, h, rows.shape[1], e)             # (B, H, Lq, E)
-        m = None if mask is None else torch.gather(mask, 1, rows[..., None].expand(b, rows.shape[1], L))[:, None]
+        m = (None if mask is None
+             else torch.gather(mask, 1, rows[..., None].expand(b, rows.shape[1], L))[:, None])
         att = F.scaled_dot_product_attention(torch.gather(q, 2, idx), kk, vv, attn_mask=m)
         out.append(att.new_zeros(b, h, L, e).scatter(2, idx, att))
     # a row of the other kind in a group (padding to Lt or Lv) is computed twice: keep the right one
@@ -375,7 +376,8 @@ class MoT(nn.Module):
         b, L = batch.tokens.shape
         k = int(max(int(batch.chunk_id.max()), int(batch.text_chunk.max()))) + 1
         emb = self.text_cond_emb(batch.tokens)                                        # (B, L, D), once
-        cond = torch.stack([self._text_summary(emb, batch.text_chunk == c) for c in range(k)], dim=1)  # (B, K, D)
+        cond = torch.stack([self._text_summary(emb, batch.text_chunk == c) for c in range(k)],
+                           dim=1)                                                     # (B, K, D)
         out = torch.gather(cond, 1, batch.chunk_id.clamp_min(0)[..., None].expand(b, L, cond.shape[-1]))
         return out * (batch.modality == VIDEO)[..., None]
 
@@ -394,7 +396,8 @@ class MoT(nn.Module):
         adaptive = [self.blocks[0].towers[i].adaln is not None for i in route.towers]
         return [self._cond(t) if a and t.numel() else None for t, a in zip(parts, adaptive)]
 
-    def _heads(self, x: torch.Tensor, modality: torch.Tensor, flow_t: torch.Tensor, route: _Routing) -> MoTOutput:
+    def _heads(self, x: torch.Tensor, modality: torch.Tensor, flow_t: torch.Tensor,
+               route: _Routing) -> MoTOutput:
         b, L, d = x.shape
         xf = x.reshape(b * L, d)
         if route.index is None and len(self.blocks[0].towers) == 2:   # one modality
@@ -490,7 +493,8 @@ class MoT(nn.Module):
         one_chunk = L == 1 or (bool((x.modality == VIDEO).all())
                                and bool((x.chunk_id == x.chunk_id[:, :1]).all()))
         if not (cache.all_valid and bool(x.valid.all()) and one_chunk):
-            inner = build_attention_mask(x.modality, x.chunk_id, torch.zeros_like(x.valid), x.valid)  # (B,L,L)
+            inner = build_attention_mask(x.modality, x.chunk_id, torch.zeros_like(x.valid),
+                                         x.valid)                                  # (B, L, L)
             mask = torch.cat([cache.valid[:, None, :].expand(b, L, cache.length), inner], -1)  # (B, L, S)
         out, _ = self._run(x, mask, cache)
         if append:

@@ -118,11 +118,6 @@ class RolloutModel:
         self.name = "model"   # how messages name it (``Generator.from_run``: the run directory)
 
     @property
-    def text_enabled(self) -> bool:
-        """Whether the model reads and writes text (``variant.reads_text``)."""
-        return self.variant.reads_text
-
-    @property
     def num_actions(self) -> int:
         """Discrete actions of an ``action-id`` model (0 for the other variants)."""
         return self.tokenizer.num_actions

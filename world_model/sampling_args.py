@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tv2tv.world_model.flow import METHODS
-from tv2tv.world_model.generate import SamplingConfig
+from tv2tv.world_model.rollout_model import SamplingConfig
 
 # Field -> help, in the order the flags are listed. ``use_cache`` is ``--no-cache``.
 FLAG_HELP = {

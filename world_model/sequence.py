@@ -157,7 +157,8 @@ class _Builder:
 
     def __init__(self, token_dim: int, chunk_positions: bool = False) -> None:
         self.chunk_positions = chunk_positions
-        self.cols: dict[str, list[np.ndarray]] = {k: [] for k in _PAD_VALUES if k not in ("text_target", "valid")}
+        self.cols: dict[str, list[np.ndarray]] = {k: [] for k in _PAD_VALUES
+                                                  if k not in ("text_target", "valid")}
         self.token_dim = token_dim
         self.pos = 0
 
@@ -254,7 +255,8 @@ def build_sequence(chunk_texts: Sequence[Sequence[int]], video: torch.Tensor | n
     if x.ndim != 3 or x.shape[0] != len(chunk_texts):
         raise ValueError(f"video must be (K, n, D) with K = {len(chunk_texts)} chunks, got {x.shape}")
     if x.shape[1] % tokens_per_frame:
-        raise ValueError(f"chunk of {x.shape[1]} tokens is not a whole number of {tokens_per_frame}-token frames")
+        raise ValueError(f"chunk of {x.shape[1]} tokens is not a whole number "
+                         f"of {tokens_per_frame}-token frames")
     b = _Builder(x.shape[2], chunk_positions=video_positions == "chunk")
     plan_first = layout == "plan-first"
     b.text([BOS, *(plan_ids(chunk_texts, separator) if plan_first else [])])

@@ -112,8 +112,9 @@ class RolloutSession:
         self._plan = [self._plan_row(j, p) for j, p in enumerate(plan or [])]
         self._pending: list[list[TranscriptEntry]] = [[] for _ in range(batch)]
         self._stale = False
-        self.rngs = [torch.Generator().manual_seed(int(np.random.SeedSequence([seed, i]).generate_state(1)[0]))
-                     for i in range(batch)]
+        self.rngs = [
+            torch.Generator().manual_seed(int(np.random.SeedSequence([seed, i]).generate_state(1)[0]))
+            for i in range(batch)]
         self.guided = gen.sampling.cfg_scale != 1.0
         self.window = gen.context_chunks
         x = context_x0.to(gen.device)
@@ -197,7 +198,8 @@ class RolloutSession:
         ahead = self.window + 1 - len(self.units) if self.window else max(1, len(self._plan) - g0)
         user = [self._user_text(g) for g in range(g0, g0 + ahead)]      # (ahead, B)
         sep = gen.tokenizer.encode(gen.cfg.sequence.text_separator)
-        forced = [plan_ids([t[i] for t, _ in self.units] + [gen.tokenizer.encode(u[i] or "") for u in user], sep)
+        forced = [plan_ids([t[i] for t, _ in self.units]
+                           + [gen.tokenizer.encode(u[i] or "") for u in user], sep)
                   for i in range(b)]
         self.pos = [torch.zeros(b, dtype=torch.long, device=dev) for _ in self.streams]
         self._feed([[BOS, *x] for x in forced], [[] for _ in range(b)], [False] * b)
@@ -366,7 +368,8 @@ class RolloutSession:
         return sample_tokens(logits + allowed, s.temperature, s.top_p, u).tolist()
 
     def _velocity(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        outs = [st.run(replace(tpl, video=x, flow_t=t[:, None].expand_as(tpl.flow_t).float()), append=False).velocity
+        outs = [st.run(replace(tpl, video=x, flow_t=t[:, None].expand_as(tpl.flow_t).float()),
+                       append=False).velocity
                 for st, tpl in zip(self.streams, self._noisy)]                             # (B, n, P) each
         if not self.guided:
             return outs[0]
@@ -441,10 +444,11 @@ class RolloutSession:
             wrote, entries = self._interleaved_text(texts, continue_text, actions)
         noise = torch.stack([torch.randn(gen.n_per_chunk, gen.token_dim, generator=g) for g in self.rngs])
         zero = torch.zeros(b, device=gen.device)
-        self._noisy = [self._chunk_seg(noise.to(gen.device), p, zero, noisy=True, text=self._cond_text(i, wrote))
+        self._noisy = [self._chunk_seg(noise.to(gen.device), p, zero, noisy=True,
+                                       text=self._cond_text(i, wrote))
                        for i, p in enumerate(self.pos)]
         x0 = integrate(self._velocity, noise.to(gen.device), gen.sampling.ode_steps, gen.sampling.method)
-        frames = gen.codec.decode(x0.reshape(b, gen.frames_per_chunk, gen.n_per_frame, -1))   # (B, F, H, W, C)
+        frames = gen.codec.decode(x0.reshape(b, gen.frames_per_chunk, gen.n_per_frame, -1))  # (B,F,H,W,C)
         clean = gen.codec.encode(frames).reshape(b, gen.n_per_chunk, -1).to(gen.device)      # as real context
         for i in range(len(self.streams)):
             seg = self._chunk_seg(clean, self.pos[i], zero, noisy=False, text=self._cond_text(i, wrote))

@@ -117,7 +117,8 @@ def export_random_run(meta: DatasetMeta, out: str | Path, overrides: Sequence[st
     ``preset`` (e.g. ``data.path=...`` so the run knows its store).
 
     Example:
-        >>> export_random_run(EpisodeStore.open("data/s").meta, "runs/random", ["model.dim=32"])  # doctest: +SKIP
+        >>> meta = EpisodeStore.open("data/s").meta                                # doctest: +SKIP
+        >>> export_random_run(meta, "runs/random", ["model.dim=32"])               # doctest: +SKIP
     """
     from tv2tv.config import build_config
     from tv2tv.world_model.checkpoint import export_world_model

@@ -90,7 +90,8 @@ class ByteTokenizer:
             if specials:
                 out.append(buf.decode("utf-8", errors="replace"))
                 buf = bytearray()
-                name = SPECIAL_NAMES.get(i) or (f"<act{i - ACTION_OFFSET}>" if i >= ACTION_OFFSET else f"<{i}>")
+                name = SPECIAL_NAMES.get(i) or (f"<act{i - ACTION_OFFSET}>" if i >= ACTION_OFFSET
+                                                else f"<{i}>")
                 out.append(name)
         out.append(buf.decode("utf-8", errors="replace"))
         return "".join(out)

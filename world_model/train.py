@@ -117,7 +117,8 @@ class _SaveFinalStep(Checkpoint):
 
     def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
         if trainer.should_stop or trainer.global_step >= trainer.max_steps:
-            trainer.save_checkpoint(self.ckpt_dir / LAST_CKPT, weights_only=False)  # save all state (not a load)
+            # weights_only=False: save all state (not a load)
+            trainer.save_checkpoint(self.ckpt_dir / LAST_CKPT, weights_only=False)
 
 
 class _DatasetInCheckpoint(Callback):
@@ -218,7 +219,8 @@ def check_resume(run: Path, cfg: TrainConfig, meta: DatasetMeta) -> None:
     """
     path = run / CKPT_DIR / LAST_CKPT
     ckpt_cfg, ckpt_meta = checkpoint_config(load_checkpoint(path), path)
-    sources: list[tuple[str, TrainConfig, DatasetMeta | None]] = [(f"{CKPT_DIR}/{LAST_CKPT}", ckpt_cfg, ckpt_meta)]
+    sources: list[tuple[str, TrainConfig, DatasetMeta | None]] = [
+        (f"{CKPT_DIR}/{LAST_CKPT}", ckpt_cfg, ckpt_meta)]
     if (run / CONFIG_FILE).is_file():
         sources.append((f"the exported {CONFIG_FILE}", *read_export_config(run)))
     diffs: list[str] = []
@@ -290,7 +292,8 @@ def _undo_failed_start(run: Path) -> Iterator[None]:
     except BaseException:
         after = _tree(run)
         if not any(p.suffix == ".ckpt" and before.get(p) != st for p, st in after.items()):
-            for p in sorted(set(after) - set(before), key=lambda p: len(p.parts), reverse=True):  # deepest first
+            # deepest first
+            for p in sorted(set(after) - set(before), key=lambda p: len(p.parts), reverse=True):
                 with contextlib.suppress(OSError):
                     p.rmdir() if p.is_dir() and not p.is_symlink() else p.unlink()
         raise
@@ -323,7 +326,8 @@ def load_run_config(run_dir: str | os.PathLike[str]) -> TrainConfig:
     """The config a run was started with (``RUN/config.yaml``)."""
     path = Path(run_dir) / CONFIG_YAML
     if not path.is_file():
-        raise FileNotFoundError(f"cannot resume {run_dir}: it has no {CONFIG_YAML} (not a tv2tv training run)")
+        raise FileNotFoundError(f"cannot resume {run_dir}: it has no {CONFIG_YAML} "
+                                f"(not a tv2tv training run)")
     return load_config(TrainConfig, path)
 
 

@@ -60,7 +60,8 @@ def _check_frame(frame: Any) -> np.ndarray:
         raise ValueError(f"expected a uint8 (H, W, 3) frame, got {getattr(frame, 'dtype', type(frame))} "
                          f"{getattr(frame, 'shape', '')}")
     if min(frame.shape[:2]) < MIN_PLAYER_FRAME:
-        raise ValueError(f"scripted players need frames of at least {MIN_PLAYER_FRAME} pixels, got {frame.shape}")
+        raise ValueError(f"scripted players need frames of at least {MIN_PLAYER_FRAME} pixels, "
+                         f"got {frame.shape}")
     return frame
 
 
@@ -235,7 +236,8 @@ class BreakoutPlayer(_Player):
         target = seen.ball[0]
         if velocity is not None and velocity[1] > 0.5:  # falling: predict where it meets the paddle
             steps = (BREAKOUT_PADDLE_Y[0] - seen.ball[1]) / velocity[1]
-            target = _bounce(seen.ball[0] + velocity[0] * steps, BREAKOUT_WALL_X[0] + 1, BREAKOUT_WALL_X[1] - 1)
+            target = _bounce(seen.ball[0] + velocity[0] * steps,
+                             BREAKOUT_WALL_X[0] + 1, BREAKOUT_WALL_X[1] - 1)
         return self._move(seen.paddle, target, towards_lower="LEFT", towards_higher="RIGHT")
 
 
@@ -244,7 +246,8 @@ def make_pong(env: gym.Env, seed: int | None = None, epsilon: float = 0.1, deadz
     return PongPlayer(env, seed, epsilon, deadzone)
 
 
-def make_breakout(env: gym.Env, seed: int | None = None, epsilon: float = 0.1, deadzone: float = 4.0) -> Policy:
+def make_breakout(env: gym.Env, seed: int | None = None, epsilon: float = 0.1,
+                  deadzone: float = 4.0) -> Policy:
     """Factory for ``"breakout"``: a pixel-tracking Breakout player (``ALE/Breakout-v5`` only)."""
     return BreakoutPlayer(env, seed, epsilon, deadzone)
 

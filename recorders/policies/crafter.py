@@ -194,7 +194,8 @@ class CrafterExplorer:
             return "explore", [], self._explore(player)
         return step.goal, todo, self._pursue(game, player, inv, step)
 
-    def _decide_fixed(self, game: Any, player: Any, inv: dict[str, int], goal: str) -> tuple[str, list[str], int]:
+    def _decide_fixed(self, game: Any, player: Any, inv: dict[str, int],
+                      goal: str) -> tuple[str, list[str], int]:
         """The fixed ``goal``: its own step once the chain steps before it are unlocked."""
         if player.sleeping:
             return goal, list(_NEED_GOALS.get(goal, ())), A["noop"]

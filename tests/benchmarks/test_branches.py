@@ -50,10 +50,12 @@ HEAD = "name: t\nenv: ALE/Pong-v5\npolicy: pong\nhorizon: 4\nalternatives:\n"
 
 
 def test_suite_errors_point_at_the_entry(tmp_path: Path) -> None:
-    bad_step = HEAD + "  - {name: up, script: [{step: 0, text: move paddle up}]}\n  - {name: dn, script: [{step: -1, text: x}]}\n"
+    bad_step = HEAD + ("  - {name: up, script: [{step: 0, text: move paddle up}]}\n"
+                       "  - {name: dn, script: [{step: -1, text: x}]}\n")
     with pytest.raises(ValueError, match=r"alternatives\[1\] \('dn'\): script\[0\]"):
         load_suite(_write(tmp_path, bad_step))
-    unparsable = HEAD + "  - {name: up, script: [{step: 0, text: move paddle up}]}\n  - {name: jump, script: [{step: 0, text: jump high}]}\n"
+    unparsable = HEAD + ("  - {name: up, script: [{step: 0, text: move paddle up}]}\n"
+                         "  - {name: jump, script: [{step: 0, text: jump high}]}\n")
     suite = load_suite(_write(tmp_path, unparsable))  # structure is fine ...
     with pytest.raises(ValueError, match="'jump'.*cannot parse 'jump high'"):  # ... the text is not
         suite.check_texts(get_texter(make_env(PONG, frame_size=16)))
@@ -86,15 +88,18 @@ def test_branch_shapes_and_context(pong_branches) -> None:
 def test_oracle_perfect_and_copy_last_near_chance(pong_branches) -> None:
     oracle = score_model(pong_branches, [b.truth for b in pong_branches], "pong")
     assert oracle["counterfactual_accuracy"] == 1.0 and min(oracle["psnr"]) == 100.0
-    copy = score_model(pong_branches, [CopyLast().predict(b, list(b.scripts), 8, 0) for b in pong_branches], "pong")
+    copy = score_model(pong_branches, [CopyLast().predict(b, list(b.scripts), 8, 0) for b in pong_branches],
+                       "pong")
     assert abs(copy["counterfactual_accuracy"] - 1 / 3) < 0.1
     assert copy["probe_follow_rate"] < oracle["probe_follow_rate"]
 
 
 def test_env_without_cloning_is_refused(tmp_path: Path) -> None:
-    register_family(EnvFamily("nocloning-test", lambda: ["NoClone-v0"], lambda *a, **k: gym.make("CartPole-v1")))
+    register_family(EnvFamily("nocloning-test", lambda: ["NoClone-v0"],
+                              lambda *a, **k: gym.make("CartPole-v1")))
     suite = load_suite(_write(tmp_path, HEAD.replace("ALE/Pong-v5", "NoClone-v0")
-                              + "  - {name: a, script: [{step: 0, text: a}]}\n  - {name: b, script: [{step: 0, text: b}]}\n"))
+                              + "  - {name: a, script: [{step: 0, text: a}]}\n"
+                                "  - {name: b, script: [{step: 0, text: b}]}\n"))
     with pytest.raises(ValueError, match="cannot clone its state"):
         make_branches("NoClone-v0", 2, 4, suite)
 

@@ -10,7 +10,8 @@ import pytest
 from tv2tv.benchmarks.fidelity import FidelityConfig, evaluate, future_text, parse_horizons, pick_windows
 from tv2tv.cli import main
 from tv2tv.recorders.store import EpisodeStore
-from tv2tv.world_model.generate import Generator, SamplingConfig
+from tv2tv.world_model.generate import Generator
+from tv2tv.world_model.rollout_model import SamplingConfig
 from tv2tv.world_model.synthetic import export_random_run, write_synthetic_store
 
 
@@ -50,7 +51,8 @@ def test_a_perfect_predictor_beats_copy_last(run, monkeypatch) -> None:
     episodes = list(EpisodeStore.open(store))
     calls = []
     real_prefix = fid.episode_prefix
-    monkeypatch.setattr(fid, "episode_prefix", lambda ep, last, n: calls.append((ep, last)) or real_prefix(ep, last, n))
+    monkeypatch.setattr(fid, "episode_prefix",
+                        lambda ep, last, n: calls.append((ep, last)) or real_prefix(ep, last, n))
 
     def oracle(context, n, *args, **kwargs):     # the real future of the window just cut
         ep, last = calls[-1]
@@ -82,7 +84,8 @@ def test_action_id_runs_are_given_the_real_actions(run, tmp_path, monkeypatch) -
     """``bench fidelity`` feeds an action-id model the actions that led to the scored frames
     (it needs them, as a text model needs the text)."""
     _, store = run
-    run_dir = export_random_run(EpisodeStore.open(store).meta, tmp_path / "aid", _small(store, "variant=action-id"))
+    run_dir = export_random_run(EpisodeStore.open(store).meta, tmp_path / "aid",
+                                _small(store, "variant=action-id"))
     gen = Generator.from_run(run_dir, SamplingConfig(ode_steps=1))
     seen = []
     real = gen.generate

@@ -46,14 +46,16 @@ def test_builtin_goal_suite_loads() -> None:
 
 
 def test_goal_suite_errors_name_the_entry(tmp_path: Path) -> None:
-    both = HEAD + "alternatives:\n  - {name: a, goal: collect wood, script: [{step: 0, text: noop}]}\n  - {name: b, goal: eat}\n"
+    both = HEAD + ("alternatives:\n  - {name: a, goal: collect wood, script: [{step: 0, text: noop}]}\n"
+                   "  - {name: b, goal: eat}\n")
     with pytest.raises(ValueError, match=r"alternatives\[0\] \('a'\): give exactly one of 'script'"):
         load_suite(_write(tmp_path, both))
     neither = HEAD + "alternatives:\n  - {name: a}\n  - {name: b, goal: eat}\n"
     with pytest.raises(ValueError, match=r"\('a'\): give exactly one.*neither"):
         load_suite(_write(tmp_path, neither))
     with pytest.raises(ValueError, match=r"\('b'\): 'goal' must be a non-empty string"):
-        load_suite(_write(tmp_path, HEAD + "alternatives:\n  - {name: a, goal: eat}\n  - {name: b, goal: 3}\n"))
+        load_suite(_write(tmp_path, HEAD + "alternatives:\n  - {name: a, goal: eat}\n"
+                                           "  - {name: b, goal: 3}\n"))
     with pytest.raises(ValueError, match="'goal_args' must be a mapping"):
         load_suite(_write(tmp_path, HEAD + "goal_args: [1]\n" + TWO))
     with pytest.raises(ValueError, match="'goal_args' cannot set 'goal'"):
@@ -64,13 +66,15 @@ def test_goal_suite_errors_name_the_entry(tmp_path: Path) -> None:
 
 def test_unknown_goal_and_goal_less_policy_are_refused(tmp_path: Path) -> None:
     bad = load_suite(_write(tmp_path, HEAD + TWO.replace("place stone", "build a castle")))
-    with pytest.raises(ValueError, match=r"alternative 'stone'.*no goal 'build a castle'; its goals: .*'collect wood'"):
+    with pytest.raises(ValueError,
+                       match=r"alternative 'stone'.*no goal 'build a castle'; its goals: .*'collect wood'"):
         make_branches("crafter", 1, 4, bad)
     env = make_env("crafter", seed=0)
     with pytest.raises(ValueError, match="'build a castle'"):
         bad.check_goals(policy_goals("crafter-explorer", env))
     random = load_suite(_write(tmp_path, HEAD.replace("crafter-explorer", "random") + TWO))
-    with pytest.raises(ValueError, match=r"\['wood', 'stone'\] give goals, but policy 'random' cannot pursue goals"):
+    with pytest.raises(ValueError,
+                       match=r"\['wood', 'stone'\] give goals, but policy 'random' cannot pursue goals"):
         make_branches("crafter", 1, 4, random)
     with pytest.raises(ValueError, match="unknown explorer goal 'fly'; known goals: .*'place stone'"):
         ExplorerConfig(goal="fly")
@@ -81,7 +85,8 @@ def test_same_seed_same_goal_branches(goal_branches) -> None:
     assert [b.frame for b in again] == [b.frame for b in goal_branches]
     for a, b in zip(again, goal_branches):
         assert np.array_equal(a.truth, b.truth)
-        assert all(np.array_equal(x.actions, y.actions) and x.steps == y.steps for x, y in zip(a.scripts, b.scripts))
+        assert all(np.array_equal(x.actions, y.actions) and x.steps == y.steps
+                   for x, y in zip(a.scripts, b.scripts))
 
 
 def test_goal_futures_differ_and_actions_are_per_branch(goal_branches) -> None:

@@ -51,7 +51,8 @@ class _Gen:
 
     def __init__(self, text_every: int | None) -> None:
         extra = {} if text_every is None else {"text_every": text_every}
-        self.meta = DatasetMeta("ALE/Pong-v5", (4, 4, 3), {"type": "Discrete", "n": 6}, "atari", "1", extra=extra)
+        self.meta = DatasetMeta("ALE/Pong-v5", (4, 4, 3), {"type": "Discrete", "n": 6}, "atari", "1",
+                                extra=extra)
         self.cfg = SimpleNamespace(sequence=SimpleNamespace(text_separator="; "), variant="text")
         self.session = _Session()
 

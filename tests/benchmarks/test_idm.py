@@ -1,4 +1,5 @@
-"""The inverse-dynamics model learns action groups from real Atari frames and round-trips through safetensors."""
+"""The inverse-dynamics model learns action groups from real Atari frames and round-trips through
+safetensors."""
 
 from __future__ import annotations
 

@@ -53,7 +53,8 @@ def test_learning_curves_for_two_variants(pong16: Path, tmp_path: Path) -> None:
 
 def test_bad_settings_and_an_unfinished_run_are_refused(pong16: Path, tmp_path: Path,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["bench", "learn", "--data", str(pong16), "--out", str(tmp_path / "a"), "--variants", "txt"]) == 2
+    assert main(["bench", "learn", "--data", str(pong16), "--out", str(tmp_path / "a"),
+                 "--variants", "txt"]) == 2
     assert "variants must be among" in capsys.readouterr().err
     assert main(["bench", "learn", "--data", str(pong16), "--out", str(tmp_path / "a"), "--minutes", "1",
                  "--every", "2"]) == 2

@@ -95,7 +95,8 @@ def test_probe_native_geometry_and_clipping() -> None:
 
 def test_followed_directions() -> None:
     up = np.stack([_pong_frame(120), _pong_frame(80)])
-    assert followed(up, "up", "pong") and not followed(up, "down", "pong") and not followed(up, "stay", "pong")
+    assert followed(up, "up", "pong")
+    assert not followed(up, "down", "pong") and not followed(up, "stay", "pong")
     still = np.stack([_pong_frame(120), _pong_frame(121)])
     assert followed(still, "stay", "pong") and not followed(still, "up", "pong")
     with pytest.raises(ValueError, match="left"):

@@ -6,7 +6,7 @@ import json
 
 from tv2tv.benchmarks.rollout_speed import pong_like_script, random_generator
 from tv2tv.cli import main
-from tv2tv.world_model.generate import SamplingConfig
+from tv2tv.world_model.rollout_model import SamplingConfig
 
 SMALL = ["model.dim=32", "model.depth=1", "model.heads=2"]
 

@@ -54,7 +54,8 @@ def test_predict_shape_and_intervention_text_changes_the_future(pong_run: Path) 
     assert not np.array_equal(same_text[1], out[1])
 
 
-def test_benchmark_runs_a_run_directory_and_refuses_another_frame_size(pong_run: Path, tmp_path: Path) -> None:
+def test_benchmark_runs_a_run_directory_and_refuses_another_frame_size(pong_run: Path,
+                                                                      tmp_path: Path) -> None:
     pred = load_predictor(str(pong_run), "tv2tv")
     res = run_controllability([pred], "ALE/Pong-v5", n_branches=1, horizon=2, suite="pong", seed=3,
                               out=tmp_path / "b", context_frames=4, frame_size=16, idm_steps=0, n_videos=1,
@@ -72,12 +73,14 @@ def test_action_id_run_is_rolled_out_with_the_script_actions(tmp_path: Path) -> 
     actions gives another future, the same actions the same future."""
     from dataclasses import replace
 
-    from tv2tv.world_model.generate import Generator, SamplingConfig
+    from tv2tv.world_model.generate import Generator
+    from tv2tv.world_model.rollout_model import SamplingConfig
     from tv2tv.world_model.synthetic import write_synthetic_store
 
     store = EpisodeStore.open(write_synthetic_store(tmp_path / "data", n=1, steps=8, size=16))
     cfg = build_config(TrainConfig, None, ["model.dim=32", "model.depth=2", "model.heads=2",
-                                           "sequence.frames_per_chunk=2", "sequence.patch=8", "variant=action-id"])
+                                           "sequence.frames_per_chunk=2", "sequence.patch=8",
+                                           "variant=action-id"])
     cfg = resolve_config(cfg, store.meta)
     model = random_model(cfg.model, zero_init_std=0.05)   # zero-init gates would hide the actions
     gen = Generator(model, cfg, store.meta.frame_shape, SamplingConfig(ode_steps=2), store.meta)

@@ -65,7 +65,8 @@ def test_texter_from_env_matches_env_actions() -> None:
     ("Breakout", "move paddle right", "move paddle left", 72, +1),
     ("Breakout", "move paddle left", "move paddle right", 72, -1),
 ])
-def test_game_phrases_say_what_happens(game: str, phrase: str, opposite: str, ram_byte: int, sign: int) -> None:
+def test_game_phrases_say_what_happens(game: str, phrase: str, opposite: str, ram_byte: int,
+                                       sign: int) -> None:
     # The paddle position in RAM (AtariARI byte map) moves the way the phrase says.
     env = make_env(f"ALE/{game}-v5", seed=0)
     env.reset()

@@ -47,7 +47,8 @@ def test_phrases_read_like_the_paper() -> None:
     assert TEXTER.action_text(_action()) == "do nothing"
     assert TEXTER.action_text(_action("back", "crouch", "weapon3", "scope", x=-1000, y=-50)) == \
         "move back, crouch, switch to knife, scope, turn left 55 degrees, look up 2.8 degrees"
-    assert TEXTER.action_text(_action("jump", "walk", "reload", y=2)) == "jump, walk, reload, look down 0.11 degrees"
+    assert (TEXTER.action_text(_action("jump", "walk", "reload", y=2))
+            == "jump, walk, reload, look down 0.11 degrees")
 
 
 @given(raw_actions)
@@ -71,7 +72,8 @@ def test_onehot_layout_follows_pearce_and_zhu() -> None:
     y[[1, 11, 12]] = 1                      # a, left click, right click
     y[13 + MOUSE_X_BINS.index(-30)] = 1
     y[36 + MOUSE_Y_BINS.index(100)] = 1
-    assert TEXTER.action_text(from_onehot(y)) == "move left, fire, scope, turn left 1.7 degrees, look down 5.5 degrees"
+    assert (TEXTER.action_text(from_onehot(y))
+            == "move left, fire, scope, turn left 1.7 degrees, look down 5.5 degrees")
     with pytest.raises(ValueError, match="row 1 is not a CS:GO action one-hot"):
         from_onehot(np.stack([y, np.zeros(51)]))
 

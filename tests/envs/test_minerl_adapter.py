@@ -16,7 +16,8 @@ from tv2tv.envs.minerl_texter import MineRLTexter, actions_equal
 # -- an old-gym env with MineRL-like spaces (classes named as gym/minerl name them) -----------
 class Box:
     def __init__(self, low, high, shape, dtype):
-        self.low, self.high, self.shape, self.dtype = np.full(shape, low, dtype), np.full(shape, high, dtype), shape, dtype
+        self.low, self.high = np.full(shape, low, dtype), np.full(shape, high, dtype)
+        self.shape, self.dtype = shape, dtype
 
 
 class Discrete:
@@ -101,7 +102,8 @@ def test_texter_round_trips_sampled_actions():
 def test_texter_text_and_errors():
     t = MineRLTexter(items={"craft": ("none", "planks", "crafting_table")}, camera_step=2.5)
     a = {**t.noop(), "forward": 1, "camera": np.array([-1.4, 7.4]), "craft": "crafting_table"}
-    assert t.action_text(a) == "move forward, turn right 7.5 degrees, look up 2.5 degrees, craft crafting table"
+    assert (t.action_text(a)
+            == "move forward, turn right 7.5 degrees, look up 2.5 degrees, craft crafting table")
     assert t.action_text(t.noop()) == "do nothing"
     with pytest.raises(ValueError, match="cannot parse"):
         t.parse("move forward, dance")

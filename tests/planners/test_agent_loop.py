@@ -23,16 +23,17 @@ def pong_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_ppo_trains_in_the_world_model_and_plays_the_real_game(pong_run: Path, tmp_path: Path) -> None:
-    cfg = AgentLoopConfig(str(pong_run), context_episodes=1, context_steps=8, timesteps=8, n_steps=4, batch_size=4,
-                          n_epochs=1, wm_episode_steps=3, eval_episodes=1, max_steps=20, obs_size=8,
-                          ode_steps=1, max_text_tokens=2)
+    cfg = AgentLoopConfig(str(pong_run), context_episodes=1, context_steps=8, timesteps=8, n_steps=4,
+                          batch_size=4, n_epochs=1, wm_episode_steps=3, eval_episodes=1, max_steps=20,
+                          obs_size=8, ode_steps=1, max_text_tokens=2)
     res = run_agent_loop(cfg, tmp_path)
     assert res["env"] == "ALE/Pong-v5"
     assert len(res["world_model"]["returns"]) == 1
     for who in ("ppo", "random"):
         assert res["real"][who][0]["steps"] == 20 and "points_lost" in res["real"][who][0]
     assert (tmp_path / "policy.zip").is_file()
-    assert json.loads((tmp_path / "agent_loop.json").read_text())["summary"]["real_return_mean"].keys() == {"ppo", "random"}
+    summary = json.loads((tmp_path / "agent_loop.json").read_text())["summary"]
+    assert summary["real_return_mean"].keys() == {"ppo", "random"}
 
 
 def test_small_obs_and_bad_config(pong_run: Path) -> None:

@@ -33,7 +33,8 @@ class PaddleImagine:
     def __call__(self, context, plans, horizon):
         self.contexts.append(context)
         f = np.repeat(context.frames[-1:], horizon, axis=0)
-        return [ImaginedRollout(list(p), 255 - f, [(0, "scored a point")] if p[0].text == "move paddle up" else [])
+        return [ImaginedRollout(list(p), 255 - f,
+                                [(0, "scored a point")] if p[0].text == "move paddle up" else [])
                 for p in plans]
 
 
@@ -105,7 +106,8 @@ def test_scripted_planner_shifts_and_loops() -> None:
 
 def test_game_counts() -> None:
     assert game_counts("breakout", [1, 0, 4, 7], 2) == {
-        "return": 12.0, "steps": 4, "positive_rewards": 3, "negative_rewards": 0, "lives_lost": 2, "bricks": 3}
+        "return": 12.0, "steps": 4, "positive_rewards": 3, "negative_rewards": 0, "lives_lost": 2,
+        "bricks": 3}
     pong = game_counts("pong", [1, -1, -1, 0], 0)
     assert (pong["points_won"], pong["points_lost"]) == (1, 2)
 
@@ -126,9 +128,10 @@ def test_cli_scripted_and_search(tmp_path: Path) -> None:
     assert json.loads((out / "results.json").read_text())["runs"]["planner"][0]["steps"] == 12
     run = random_world_model("ALE/Pong-v5", tmp_path / "run", frame_size=16, preset=None, overrides=TINY)
     out = tmp_path / "search"
-    assert main(["plan", "--ckpt", str(run), "--env", "ALE/Pong-v5", "--planner", "search", "--candidates", "6",
-                 "--horizon", "2", "--replan-every", "2", "--episodes", "1", "--max-steps", "4",
-                 "--baselines", "random", "--ode-steps", "1", "--max-text-tokens", "2", "--out", str(out)]) == 0
+    assert main(["plan", "--ckpt", str(run), "--env", "ALE/Pong-v5", "--planner", "search",
+                 "--candidates", "6", "--horizon", "2", "--replan-every", "2", "--episodes", "1",
+                 "--max-steps", "4", "--baselines", "random", "--ode-steps", "1", "--max-text-tokens", "2",
+                 "--out", str(out)]) == 0
     res = json.loads((out / "results.json").read_text())
     assert res["runs"]["planner"][0]["decisions"] == 2 and set(res["runs"]) == {"planner", "random"}
     assert (out / res["videos"][0]).is_file()

@@ -17,7 +17,8 @@ from tv2tv.planners.model_planner import GeneratorImagination, ModelPlanner
 from tv2tv.planners.objectives import reward_captions
 from tv2tv.planners.search import ModelCandidates, PhraseCandidates, SearchPlanner
 from tv2tv.types import TextEvent
-from tv2tv.world_model.generate import Generator, SamplingConfig
+from tv2tv.world_model.generate import Generator
+from tv2tv.world_model.rollout_model import SamplingConfig
 
 PONG = make_env("ALE/Pong-v5", frame_size=32, seed=0)
 TEXTER = get_texter(PONG)
@@ -38,7 +39,8 @@ class FakeImagine:
     def __call__(self, context, plans, horizon):
         self.calls.append(len(plans))
         frames = np.zeros((horizon, 32, 32, 3), np.uint8)
-        return [ImaginedRollout(list(p), frames, [(0, "; ".join(["scored a point"] * self.outcome.get(_key(p), 0)))])
+        return [ImaginedRollout(list(p), frames,
+                                [(0, "; ".join(["scored a point"] * self.outcome.get(_key(p), 0)))])
                 for p in plans]
 
 
@@ -47,7 +49,8 @@ def _const(text: str) -> list[TextEvent]:
 
 
 def test_picks_the_best_plan_in_one_batched_call() -> None:
-    outcome = {_key(_const("move paddle up")): 1, _key(_const("move paddle down")): 3, _key(_const("fire")): 2}
+    outcome = {_key(_const("move paddle up")): 1, _key(_const("move paddle down")): 3,
+               _key(_const("fire")): 2}
     fake = FakeImagine(outcome)
     planner = SearchPlanner(fake, PhraseCandidates(), reward_captions(), horizon=8, replan_every=4)
     assert planner.plan(CTX) == _const("move paddle down")
@@ -81,7 +84,8 @@ def test_two_segment_candidates_and_cap() -> None:
     with pytest.raises(ValueError, match="max_candidates 3"):
         PhraseCandidates(max_candidates=3)(CTX, 8, np.random.default_rng(0))
     with pytest.warns(UserWarning, match="no room"):
-        assert len(PhraseCandidates(segments=2, frames_per_chunk=2)(CTX, 2, np.random.default_rng(0))) == len(phrases)
+        plans = PhraseCandidates(segments=2, frames_per_chunk=2)(CTX, 2, np.random.default_rng(0))
+        assert len(plans) == len(phrases)
 
 
 def test_pairs_can_win() -> None:
@@ -123,7 +127,8 @@ def test_bad_input_is_named() -> None:
 
 
 def test_segment_texts_places_plan_text_before_its_chunk() -> None:
-    plan = [TextEvent(0, "a", "plan"), TextEvent(1, "b", "plan"), TextEvent(4, "c", "plan"), TextEvent(9, "z", "plan")]
+    plan = [TextEvent(0, "a", "plan"), TextEvent(1, "b", "plan"), TextEvent(4, "c", "plan"),
+            TextEvent(9, "z", "plan")]
     assert segment_texts(plan, horizon=6, frames_per_chunk=2) == ["a; b", None, "c"]
 
 
@@ -143,7 +148,8 @@ def _synthetic_ctx(gen: Generator) -> PlanContext:
 def test_generator_imagination_batches_plans(gen: Generator) -> None:
     imagine = GeneratorImagination(gen, seed=0)
     ctx = _synthetic_ctx(gen)
-    plans = [[TextEvent(0, "move up", "plan")], [TextEvent(0, "move down", "plan"), TextEvent(2, "wait", "plan")]]
+    plans = [[TextEvent(0, "move up", "plan")],
+             [TextEvent(0, "move down", "plan"), TextEvent(2, "wait", "plan")]]
     out = imagine(ctx, plans, horizon=3)
     assert [r.plan for r in out] == plans
     assert all(r.frames.shape == (3, 16, 16, 3) and r.frames.dtype == np.uint8 for r in out)

@@ -9,7 +9,8 @@ from gymnasium.utils.env_checker import check_env
 
 import tv2tv  # noqa: F401  (registers tv2tv/WorldModel-v0)
 from tv2tv.planners.world_model_env import WorldModelEnv, text_reward
-from tv2tv.world_model.generate import Generator, SamplingConfig
+from tv2tv.world_model.generate import Generator
+from tv2tv.world_model.rollout_model import SamplingConfig
 
 FAST = {"ode_steps": 1, "max_text_tokens": 2}
 

@@ -93,8 +93,10 @@ def test_import_is_exact(src: SimpleNamespace, tmp_path: Path) -> None:
         "hdf5_dm_july2021_2.hdf5", "hdf5_dm_july2021_10.hdf5"]
 
 
-def test_cli_imports_and_appends(src: SimpleNamespace, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["data", "import-csgo", str(src.dir), str(tmp_path / "store"), "--frame-size", "16", "--no-progress"]
+def test_cli_imports_and_appends(src: SimpleNamespace, tmp_path: Path,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["data", "import-csgo", str(src.dir), str(tmp_path / "store"), "--frame-size", "16",
+            "--no-progress"]
     assert main(argv) == 0
     assert "imported 2 CS:GO files (38 steps" in capsys.readouterr().out
     assert main(argv) == 0                                     # same settings: appends
@@ -122,8 +124,9 @@ def _bad_onehot(path: Path) -> None:
     (_foreign, "is not a CS:GO deathmatch file: it has no frame_<i>_x datasets (it holds 'observations')"),
     (_bad_onehot, "frame_4_y is not a CS:GO action one-hot"),
 ], ids=["truncated", "foreign", "bad-onehot"])
-def test_bad_file_is_one_line_naming_it_and_changes_nothing(src: SimpleNamespace, tmp_path: Path, breaks, message,
-                                                            capsys: pytest.CaptureFixture[str], tree_snapshot) -> None:
+def test_bad_file_is_one_line_naming_it_and_changes_nothing(src: SimpleNamespace, tmp_path: Path, breaks,
+                                                            message, capsys: pytest.CaptureFixture[str],
+                                                            tree_snapshot) -> None:
     store = tmp_path / "store"
     assert main(["data", "import-csgo", str(src.dir), str(store), "--frame-size", "16", "--no-progress"]) == 0
     bad = src.dir / "hdf5_dm_july2021_10.hdf5"          # imported last (number order)

@@ -36,7 +36,8 @@ def _v04_episode(root: Path, name: str, t: int, lead: int = 2) -> dict:
     }
     np.savez(d / "rendered.npz", **data)
     (d / "metadata.json").write_text(json.dumps({"true_video_frame_count": t + 1 + lead, "success": True,
-                                                 "duration_steps": t, "total_reward": float(data["reward"].sum())}))
+                                                 "duration_steps": t,
+                                                 "total_reward": float(data["reward"].sum())}))
     return data
 
 

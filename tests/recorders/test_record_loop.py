@@ -82,7 +82,8 @@ def test_incompatible_store_fails_before_any_env_starts(fake_family, tmp_path, m
         raise AssertionError("an env was built")
 
     monkeypatch.setattr(record_module, "make_env", no_env)
-    with pytest.raises(StoreError, match="frame_shape: store has \\[16, 16, 3\\], new recording has \\[8, 8, 3\\]"):
+    with pytest.raises(StoreError,
+                       match="frame_shape: store has \\[16, 16, 3\\], new recording has \\[8, 8, 3\\]"):
         record(fake_family, tmp_path, frame_size=8, **kw)
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "photo.jpg").write_bytes(b"x")

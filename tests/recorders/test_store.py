@@ -83,7 +83,8 @@ def test_written_files_are_plain_npz(tmp_path):
 def test_append_needs_same_settings_and_names_the_field(fakes, tmp_path):
     EpisodeStore.create(tmp_path / "s", fakes.meta(16))
     EpisodeStore.create(tmp_path / "s", fakes.meta(16))  # same settings: appending is fine
-    with pytest.raises(StoreError, match="frame_shape: store has \\[16, 16, 3\\], new recording has \\[8, 8, 3\\]"):
+    with pytest.raises(StoreError,
+                       match="frame_shape: store has \\[16, 16, 3\\], new recording has \\[8, 8, 3\\]"):
         EpisodeStore.create(tmp_path / "s", fakes.meta(8))
     with pytest.raises(StoreError, match="frameskip"):
         EpisodeStore.check_target(tmp_path / "s", env="Fake-v0", frameskip=4)
@@ -164,7 +165,8 @@ def test_staged_store_refuses_a_store_with_other_settings(fakes, tmp_path):
     dst = tmp_path / "s"
     EpisodeStore.create(dst, fakes.meta(16)).write(make_episode(3))
     before = _listing(dst)
-    with pytest.raises(StoreError, match="frame_shape: store has \\[16, 16, 3\\], new recording has \\[8, 8, 3\\]"):
+    with pytest.raises(StoreError,
+                       match="frame_shape: store has \\[16, 16, 3\\], new recording has \\[8, 8, 3\\]"):
         with StagedStore(dst) as staged:
             staged.create(fakes.meta(8)).write(make_episode(2, size=8))
     assert _listing(dst) == before and sorted(p.name for p in tmp_path.iterdir()) == ["s"]
@@ -280,7 +282,8 @@ def test_fix_never_empties_a_store_when_dataset_json_is_the_suspect(fakes, tmp_p
     store = EpisodeStore.open(tmp_path)
     problems = validate(store)
     assert {p.field for p in problems} == {"action_space"} and len({p.path for p in problems}) == 4
-    assert metadata_suspects(store, problems)[0].startswith("dataset.json's action_space disagrees with 4 of 4")
+    assert metadata_suspects(store, problems)[0].startswith(
+        "dataset.json's action_space disagrees with 4 of 4")
     with pytest.raises(StoreError, match="nothing was moved"):
         fix(store, problems)
     capsys.readouterr()

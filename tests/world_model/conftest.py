@@ -32,7 +32,8 @@ def make_cfg(store: Path | str, *overrides: str) -> TrainConfig:
 @pytest.fixture(scope="session")
 def synthetic_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """8 episodes of 16 steps, 32x32 RGB, Discrete(3) actions, one text per step."""
-    return write_synthetic_store(tmp_path_factory.mktemp("store") / "synthetic", n=8, steps=16, size=32, seed=0)
+    return write_synthetic_store(tmp_path_factory.mktemp("store") / "synthetic", n=8, steps=16, size=32,
+                                 seed=0)
 
 
 @pytest.fixture(name="make_cfg")

@@ -11,8 +11,9 @@ import torch
 from tv2tv.envs.runner import episode_prefix
 from tv2tv.recorders.store import EpisodeStore
 from tv2tv.world_model.data import EpisodeDataModule, resolve_config, sample_batch
-from tv2tv.world_model.generate import Generator, SamplingConfig
+from tv2tv.world_model.generate import Generator
 from tv2tv.world_model.interventions import parse_script
+from tv2tv.world_model.rollout_model import SamplingConfig
 from tv2tv.world_model.synthetic import random_model
 
 
@@ -24,7 +25,8 @@ def _change(model, batch, anchor: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("on", [True, False])
-def test_the_predicted_change_reads_the_anchor_only_with_the_option(make_cfg, synthetic_store, on: bool) -> None:  # noqa: ANN001
+def test_the_predicted_change_reads_the_anchor_only_with_the_option(make_cfg, synthetic_store,  # noqa: ANN001
+                                                                    on: bool) -> None:
     cfg = make_cfg(synthetic_store, f"model.anchor_input={str(on).lower()}")
     dm = EpisodeDataModule(cfg)
     batch = sample_batch(dm, 2)
@@ -42,7 +44,8 @@ def test_the_predicted_change_reads_the_anchor_only_with_the_option(make_cfg, sy
 
 def test_cached_equals_uncached_with_anchor_input(make_cfg, synthetic_store) -> None:  # noqa: ANN001
     store = EpisodeStore.open(synthetic_store)
-    cfg = resolve_config(make_cfg(synthetic_store, "model.anchor_input=true", "model.text_cond=true"), store.meta)
+    cfg = resolve_config(make_cfg(synthetic_store, "model.anchor_input=true", "model.text_cond=true"),
+                         store.meta)
     model, ep = random_model(cfg.model, zero_init_std=0.05), store.load(0)
     outs = [Generator(model, cfg, store.meta.frame_shape,
                       SamplingConfig(max_text_tokens=4, ode_steps=2, use_cache=c), store.meta)

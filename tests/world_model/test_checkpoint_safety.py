@@ -48,7 +48,8 @@ def test_the_payload_really_runs_under_a_plain_unpickle(crafted: tuple[Path, Pat
     assert marker.exists()
 
 
-@pytest.mark.parametrize("loader", [load_checkpoint, lambda p: read_weights(p), lambda p: load_world_model(p)])
+@pytest.mark.parametrize("loader", [load_checkpoint, lambda p: read_weights(p),
+                                    lambda p: load_world_model(p)])
 def test_loaders_refuse_a_crafted_checkpoint(crafted: tuple[Path, Path], loader) -> None:  # noqa: ANN001
     path, marker = crafted
     with pytest.raises(ValueError, match="not a plain tv2tv checkpoint"):
@@ -95,7 +96,8 @@ def test_every_ckpt_command_refuses_a_crafted_checkpoint(tmp_path: Path, synthet
     evil = _crafted(tmp_path / "evil.ckpt", marker)
     # a run directory whose files are fine except a crafted .ckpt given by path
     run = export_random_run(EpisodeStore.open(synthetic_store).meta, tmp_path / "run",
-                            ["model.dim=32", "model.depth=1", "model.heads=2", f"data.path={synthetic_store}"])
+                            ["model.dim=32", "model.depth=1", "model.heads=2",
+                             f"data.path={synthetic_store}"])
     shutil.copy(evil, run / "evil.ckpt")
     commands = [
         ["generate", "--ckpt", str(evil), "--context", f"{synthetic_store}:0:4", "--frames", "2",
@@ -106,7 +108,8 @@ def test_every_ckpt_command_refuses_a_crafted_checkpoint(tmp_path: Path, synthet
         ["bench", "fidelity", "--ckpt", str(evil), "--data", str(synthetic_store)],
         ["bench", "rollout", "--ckpt", str(evil)],
         ["bench", "plan", "--ckpt", str(evil)],
-        ["bench", "controllability", "--ckpt", str(evil), "--env", "ALE/Pong-v5", "--out", str(tmp_path / "c")],
+        ["bench", "controllability", "--ckpt", str(evil), "--env", "ALE/Pong-v5",
+         "--out", str(tmp_path / "c")],
     ]
     for argv in commands:
         code = main(argv)

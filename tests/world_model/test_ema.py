@@ -18,7 +18,8 @@ def _module(make_cfg, store: Path, *overrides: str) -> WorldModelModule:  # noqa
     return WorldModelModule(resolve_config(make_cfg(store, *overrides), EpisodeStore.open(store).meta))
 
 
-def test_the_average_follows_its_warmed_up_decay_and_is_not_optimized(make_cfg, synthetic_store: Path) -> None:  # noqa: ANN001
+def test_the_average_follows_its_warmed_up_decay_and_is_not_optimized(make_cfg,  # noqa: ANN001
+                                                                      synthetic_store: Path) -> None:
     m = _module(make_cfg, synthetic_store, "optim.ema_decay=0.5")
     assert m.inference_model is m.ema and m.ema is not None
     assert all(not p.requires_grad for p in m.ema.parameters())

@@ -57,7 +57,8 @@ def test_bad_flow_loss_settings_are_named(make_cfg, synthetic_store: Path) -> No
     with pytest.raises(ValueError, match="change_weight"):
         make_cfg(synthetic_store, "flow.change_weight=-1").validate()
     with pytest.raises(ValueError, match="model.prediction"):
-        make_cfg(synthetic_store, "flow.loss=x0", "model.prediction=velocity", "model.residual=false").validate()
+        make_cfg(synthetic_store, "flow.loss=x0", "model.prediction=velocity",
+                 "model.residual=false").validate()
 
 
 def test_noised_context_reaches_the_anchor_with_the_same_noise(make_cfg, synthetic_store: Path) -> None:

@@ -10,14 +10,9 @@ import torch
 
 from tv2tv.recorders.store import EpisodeStore
 from tv2tv.world_model.data import WindowEncoder, resolve_config
-from tv2tv.world_model.generate import (
-    CHUNK,
-    Generator,
-    SamplingConfig,
-    sample_token,
-    sample_tokens,
-)
+from tv2tv.world_model.generate import CHUNK, Generator
 from tv2tv.world_model.interventions import TranscriptEntry, parse_script
+from tv2tv.world_model.rollout_model import SamplingConfig, sample_token, sample_tokens
 from tv2tv.world_model.synthetic import random_model
 from tv2tv.world_model.tokenizer import BOF, EOF, ByteTokenizer
 
@@ -35,7 +30,8 @@ def make_gen(parts, **sampling) -> Generator:
     return Generator(model, cfg, meta.frame_shape, s, meta)
 
 
-@pytest.mark.parametrize("cfg_scale,method,window", [(1.0, "heun", -1), (2.5, "euler", -1), (1.0, "midpoint", 0)])
+@pytest.mark.parametrize("cfg_scale,method,window",
+                         [(1.0, "heun", -1), (2.5, "euler", -1), (1.0, "midpoint", 0)])
 def test_cached_equals_uncached(parts, cfg_scale, method, window) -> None:
     ep = parts[3]
     context = replace(ep, frames=ep.frames[:3], actions=ep.actions[:2], rewards=ep.rewards[:2],

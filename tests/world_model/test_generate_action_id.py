@@ -11,8 +11,9 @@ import pytest
 from tv2tv.recorders.store import EpisodeStore
 from tv2tv.world_model.codec import make_codec
 from tv2tv.world_model.data import WindowEncoder, make_tokenizer, resolve_config
-from tv2tv.world_model.generate import CHUNK, Generator, SamplingConfig
+from tv2tv.world_model.generate import CHUNK, Generator
 from tv2tv.world_model.interventions import parse_script
+from tv2tv.world_model.rollout_model import SamplingConfig
 from tv2tv.world_model.synthetic import random_model
 from tv2tv.world_model.tokenizer import BOF, BOS, EOF
 
@@ -55,7 +56,8 @@ def test_actions_are_placed_as_in_training(parts) -> None:
 
 def test_cached_equals_uncached(parts) -> None:
     ep = parts[3]
-    context = replace(ep, frames=ep.frames[:4], actions=ep.actions[:3], rewards=ep.rewards[:3], text_events=())
+    context = replace(ep, frames=ep.frames[:4], actions=ep.actions[:3], rewards=ep.rewards[:3],
+                      text_events=())
     actions = np.array([[0, 1, 2, 0, 1, 2], [2, 2, 1, 1, 0, 0]])
     outs = [make_gen(parts, use_cache=c, method="heun").generate(context, 6, seed=3, batch=2, actions=actions)
             for c in (True, False)]

@@ -17,8 +17,8 @@ from tv2tv.world_model.interventions import (
     save_transcripts,
 )
 
-texts = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1, max_size=20).filter(
-    lambda t: t.strip() != "")
+texts = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+                min_size=1, max_size=20).filter(lambda t: t.strip() != "")
 events_st = st.lists(st.builds(lambda f, t: TextEvent(f, t, "intervention"),
                                st.integers(0, 10_000), texts), max_size=6).map(
     lambda evs: sorted(evs, key=lambda e: e.frame))
@@ -39,7 +39,8 @@ def test_list_forms_are_equivalent(tmp_path) -> None:
     want = parse_script("8: move paddle up; 16: move paddle down")
     entries = [{"frame": 8, "text": "move paddle up"}, {"frame": 16, "text": "move paddle down"}]
     (tmp_path / "s.json").write_text(json.dumps(entries))
-    (tmp_path / "s.yaml").write_text("- {frame: 8, text: move paddle up}\n- {frame: 16, text: move paddle down}\n")
+    (tmp_path / "s.yaml").write_text("- {frame: 8, text: move paddle up}\n"
+                                     "- {frame: 16, text: move paddle down}\n")
     (tmp_path / "s.txt").write_text("8: move paddle up\n16: move paddle down\n")
     assert parse_script(entries) == want
     assert parse_script(json.dumps(entries)) == want

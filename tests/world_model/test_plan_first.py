@@ -20,8 +20,9 @@ from tv2tv.recorders.store import EpisodeStore
 from tv2tv.world_model.checkpoint import export_world_model, load_world_model
 from tv2tv.world_model.codec import make_codec
 from tv2tv.world_model.data import WindowEncoder, resolve_config
-from tv2tv.world_model.generate import CHUNK, Generator, SamplingConfig
+from tv2tv.world_model.generate import CHUNK, Generator
 from tv2tv.world_model.interventions import TranscriptEntry, parse_script
+from tv2tv.world_model.rollout_model import SamplingConfig
 from tv2tv.world_model.sequence import IGNORE, VIDEO, build_sequence, plan_ids
 from tv2tv.world_model.synthetic import random_model
 from tv2tv.world_model.tokenizer import BOF, BOS, EOF, ByteTokenizer
@@ -37,7 +38,8 @@ TOK = ByteTokenizer()
 def windows(draw: st.DrawFn) -> tuple[list[list[int]], int, int, int, bool]:
     k = draw(st.integers(1, 4))
     texts = [draw(st.lists(st.integers(0, 255), max_size=4)) for _ in range(k)]
-    return texts, draw(st.integers(1, 3)), draw(st.integers(1, 2)), draw(st.integers(0, k - 1)), draw(st.booleans())
+    return (texts, draw(st.integers(1, 3)), draw(st.integers(1, 2)), draw(st.integers(0, k - 1)),
+            draw(st.booleans()))
 
 
 @settings(max_examples=60, deadline=None)
@@ -91,7 +93,8 @@ def test_window_encoder_puts_the_window_text_up_front(make_cfg, synthetic_store:
     assert len(plan) > 0 and seq.tokens[:first_video].tolist() == [BOS, *plan, BOF]
     assert int((seq.text_target != IGNORE).sum()) == len(plan) + k          # plan bytes, BOF, k - 1 BOFs
     dropped = enc.encode(ep, 3, drop_text=True)                              # the CFG branch
-    assert dropped.tokens[:3].tolist() == [BOS, BOF, dropped.tokens[2].item()] and (dropped.text_target == IGNORE).all()
+    assert (dropped.tokens[:3].tolist() == [BOS, BOF, dropped.tokens[2].item()]
+            and (dropped.text_target == IGNORE).all())
 
 
 # -- training ------------------------------------------------------------------------------------
@@ -217,8 +220,8 @@ def test_fidelity_cli_runs_a_plan_first_run(run_dir: Path, synthetic_store: Path
     parser = argparse.ArgumentParser()
     fidelity.register(parser.add_subparsers())          # only this command: others may be mid-edit
     out = tmp_path / "fid.json"
-    args = parser.parse_args(["fidelity", "--ckpt", str(run_dir), "--data", str(synthetic_store), "--horizons",
-                              "1,4", "--windows", "1", "--ode-steps", "1", "--json", str(out)])
+    args = parser.parse_args(["fidelity", "--ckpt", str(run_dir), "--data", str(synthetic_store),
+                              "--horizons", "1,4", "--windows", "1", "--ode-steps", "1", "--json", str(out)])
     assert args.func(args) == 0
     assert [h["horizon"] for h in json.loads(out.read_text())["horizons"]] == [1, 4]
 
@@ -228,12 +231,14 @@ def test_controllability_cli_takes_a_plan_first_baseline(tmp_path: Path) -> None
     from tv2tv.cli import main
 
     run = random_world_model("ALE/Pong-v5", tmp_path / "pf", frame_size=16, preset=None, zero_init_std=0.05,
-                             overrides=["model.dim=32", "model.depth=2", "model.heads=2", "variant=plan-first",
-                                        "sequence.frames_per_chunk=2", "sequence.patch=8"])
+                             overrides=["model.dim=32", "model.depth=2", "model.heads=2",
+                                        "variant=plan-first", "sequence.frames_per_chunk=2",
+                                        "sequence.patch=8"])
     out = tmp_path / "bench"
     assert main(["bench", "controllability", "--ckpt", "copy-last", "--baseline", f"plan-first={run}",
                  "--env", "ALE/Pong-v5", "--branches", "1", "--horizon", "2", "--context-frames", "4",
                  "--frame-size", "16", "--idm-steps", "0", "--videos", "0", "--policy", "random",
                  "--out", str(out)]) == 0
     res = json.loads((out / "results.json").read_text())
-    assert set(res["models"]) == {"plan-first", "copy-last"} and res["models"]["plan-first"]["n_branches"] == 1
+    assert set(res["models"]) == {"plan-first", "copy-last"}
+    assert res["models"]["plan-first"]["n_branches"] == 1

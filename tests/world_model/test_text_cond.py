@@ -10,9 +10,10 @@ import torch
 
 from tv2tv.recorders.store import EpisodeStore
 from tv2tv.world_model.data import EpisodeDataModule, resolve_config, sample_batch
-from tv2tv.world_model.generate import Generator, SamplingConfig
+from tv2tv.world_model.generate import Generator
 from tv2tv.world_model.interventions import parse_script
 from tv2tv.world_model.mot import MoT
+from tv2tv.world_model.rollout_model import SamplingConfig
 from tv2tv.world_model.synthetic import random_model
 from tv2tv.world_model.tokenizer import PAD
 
@@ -53,8 +54,8 @@ def test_no_text_means_no_summary_and_a_fresh_path_is_zero(cond_parts) -> None: 
 @pytest.mark.parametrize("cfg_scale", [1.0, 2.0])
 def test_cached_equals_uncached_with_text_cond(cond_parts, cfg_scale: float) -> None:  # noqa: ANN001
     model, cfg, meta, ep = cond_parts
-    outs = [Generator(model, cfg, meta.frame_shape, SamplingConfig(max_text_tokens=4, ode_steps=2, use_cache=c,
-                                                                  cfg_scale=cfg_scale), meta)
+    outs = [Generator(model, cfg, meta.frame_shape,
+                      SamplingConfig(max_text_tokens=4, ode_steps=2, use_cache=c, cfg_scale=cfg_scale), meta)
             .generate(_prefix(ep), 6, parse_script("2: move up"), seed=0, batch=2)
             for c in (True, False)]
     cached, full = outs
@@ -85,7 +86,8 @@ def test_chunk_video_positions_do_not_depend_on_the_text() -> None:
     long = build_sequence([[1] * 9, [], [3] * 5], x, 2, context_chunks=1, video_positions="chunk")
     for s in (short, long):
         vid = s.modality == VIDEO
-        assert s.position[vid].tolist() == [s.chunk_id[vid][j].item() * 4 + j % 4 for j in range(int(vid.sum()))]
+        assert s.position[vid].tolist() == [s.chunk_id[vid][j].item() * 4 + j % 4
+                                            for j in range(int(vid.sum()))]
     assert torch.equal(short.position[short.modality == VIDEO], long.position[long.modality == VIDEO])
     stream = build_sequence([[1] * 9, [], [3] * 5], x, 2, context_chunks=1)
     assert not torch.equal(stream.position[stream.modality == VIDEO], long.position[long.modality == VIDEO])
@@ -97,7 +99,8 @@ def test_cached_equals_uncached_with_chunk_positions(make_cfg, synthetic_store) 
                          store.meta)
     model, ep = random_model(cfg.model, zero_init_std=0.05), store.load(0)
     outs = [Generator(model, cfg, store.meta.frame_shape,
-                      SamplingConfig(max_text_tokens=4, ode_steps=2, use_cache=c, context_chunks=2), store.meta)
+                      SamplingConfig(max_text_tokens=4, ode_steps=2, use_cache=c, context_chunks=2),
+                      store.meta)
             .generate(_prefix(ep), 8, parse_script("2: move up"), seed=0, batch=2) for c in (True, False)]
     assert outs[0].tokens == outs[1].tokens
     assert np.abs(outs[0].frames.astype(int) - outs[1].frames.astype(int)).max() <= 1

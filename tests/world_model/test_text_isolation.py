@@ -21,7 +21,8 @@ def _losses(module: WorldModelModule, batch) -> tuple[torch.Tensor, torch.Tensor
     video, flow_t, target, _ = module.prepare_inputs(batch, step_generator(0, 0, 0, "cpu"))
     out = module.model(batch.model_input(video, flow_t, text_cond=module.model.sequence_text_cond(batch)))
     has = batch.text_target != IGNORE
-    return out.velocity, F.cross_entropy(out.logits[has], batch.text_target[has]), module.flow_loss(out, target, batch)
+    return (out.velocity, F.cross_entropy(out.logits[has], batch.text_target[has]),
+            module.flow_loss(out, target, batch))
 
 
 def _grads(module: WorldModelModule, loss: torch.Tensor) -> dict[str, torch.Tensor]:

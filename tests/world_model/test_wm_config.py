@@ -70,6 +70,7 @@ def test_shipped_presets_build() -> None:
 
 def test_train_config_validation_names_the_field() -> None:
     with pytest.raises(ValueError, match="window_frames"):
-        build_config(TrainConfig, None, ["sequence.window_frames=5", "sequence.frames_per_chunk=2"]).validate()
+        build_config(TrainConfig, None,
+                     ["sequence.window_frames=5", "sequence.frames_per_chunk=2"]).validate()
     with pytest.raises(ValueError, match="variant must be one of"):
         build_config(TrainConfig, None, ["variant=video"])

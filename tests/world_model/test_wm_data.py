@@ -106,13 +106,15 @@ def test_train_loader_batches(synthetic_store: Path) -> None:
     assert torch.equal(batch.tokens, first.tokens)
 
 
-def _store(root: Path, frame: int = 32, space: gymnasium.Space | None = None, n: int = 2, steps: int = 6) -> Path:
+def _store(root: Path, frame: int = 32, space: gymnasium.Space | None = None, n: int = 2,
+           steps: int = 6) -> Path:
     meta = DatasetMeta(env="synthetic", frame_shape=(frame, frame, 3),
                        action_space=describe_space(space or gymnasium.spaces.Discrete(3)),
                        texter="synthetic", texter_version="1")
     store = EpisodeStore.create(root, meta)
     for ep in synthetic_episodes(n, steps=steps, size=frame):
-        if isinstance(space, gymnasium.spaces.Box):   # actions of the store's space, or the store refuses them
+        # actions of the store's space, or the store refuses them
+        if isinstance(space, gymnasium.spaces.Box):
             ep = dataclasses.replace(ep, actions=np.zeros((ep.num_steps, *space.shape), space.dtype))
         store.write(ep)
     return root

@@ -43,7 +43,8 @@ def test_integrate_follows_the_true_velocity(method: str) -> None:
 def test_higher_order_methods_beat_euler_on_a_curved_field() -> None:
     # dx/dt = x: from x(1) = e integrate back to t = 0, where x(0) = 1.
     x1 = torch.full((1, 1), torch.e)
-    err = {m: float((integrate(lambda x, t: x, x1, steps=4, method=m) - 1).abs()) for m in ("euler", "heun", "midpoint")}
+    err = {m: float((integrate(lambda x, t: x, x1, steps=4, method=m) - 1).abs())
+           for m in ("euler", "heun", "midpoint")}
     assert err["heun"] < err["euler"] / 5 and err["midpoint"] < err["euler"] / 5
 
 

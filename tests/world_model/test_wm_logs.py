@@ -20,8 +20,8 @@ from tv2tv.world_model.train import LaunchConfig, train
 # A 2-step run; log_every_steps=10 > 2 batches makes Lightning warn (a warning that must stay).
 SMALL = ["model.dim=32", "model.depth=1", "model.heads=2", "sequence.patch=8", "sequence.window_frames=4",
          "data.batch_size=2", "log_every_steps=10", "precision=auto"]
-NOISE = ["Tip:", "litlogger", "LeafSpec", "GPU available", "TPU available", "not supported by the model summary",
-         "Epoch 0/-2", "v_num"]
+NOISE = ["Tip:", "litlogger", "LeafSpec", "GPU available", "TPU available",
+         "not supported by the model summary", "Epoch 0/-2", "v_num"]
 
 
 def test_train_console_shows_no_lightning_noise(synthetic_store: Path, tmp_path: Path) -> None:
@@ -52,11 +52,13 @@ def test_quiet_lightning_drops_only_the_named_lines_and_warnings() -> None:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             with quiet_lightning():
-                for line in ("💡 Tip: try litlogger", "GPU available: False, used: False", "Restoring states"):
+                for line in ("💡 Tip: try litlogger", "GPU available: False, used: False",
+                             "Restoring states"):
                     log.info(line)
                 warnings.warn_explicit(leaf, FutureWarning, "_pytree.py", 21,
                                        module="lightning.pytorch.utilities._pytree")
-                warnings.warn_explicit(leaf, FutureWarning, "mine.py", 1, module="tv2tv.mine")   # not Lightning's
+                # not Lightning's
+                warnings.warn_explicit(leaf, FutureWarning, "mine.py", 1, module="tv2tv.mine")
                 for precision in ("bf16-mixed", "transformer-engine"):      # mixed: weights are float32
                     warnings.warn_explicit(f"Precision {precision} is not supported by the model summary.",
                                            UserWarning, "model_summary.py", 242)

@@ -167,7 +167,8 @@ def test_routing_separates_the_towers() -> None:
     text_only = _net()
     out = text_only(_text(torch.tensor([[256, 1, 2, 3]])))
     grads = _tower_grads(text_only, out.logits.square().mean())
-    video_tower = [n for n in grads if ".towers.1." in n or n.startswith(("video_", "patch_emb", "frame_emb"))]
+    video_tower = [n for n in grads
+                   if ".towers.1." in n or n.startswith(("video_", "patch_emb", "frame_emb"))]
     assert video_tower and all(grads[n].abs().max() == 0 for n in video_tower)
 
 

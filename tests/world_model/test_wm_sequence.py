@@ -42,7 +42,8 @@ def test_mask_properties(a: tuple, b: tuple) -> None:
         L = m.shape[0]
         idx = torch.arange(L)
         later = idx[None, :] > idx[:, None]
-        same_copy = video[:, None] & video[None, :] & (chunk[:, None] == chunk[None, :]) & (noisy[:, None] == noisy[None, :])
+        same_copy = (video[:, None] & video[None, :] & (chunk[:, None] == chunk[None, :])
+                     & (noisy[:, None] == noisy[None, :]))
         real = valid[:, None] & valid[None, :]
         # Text is causal: a text query sees exactly the earlier non-noisy tokens and itself.
         text_q = valid & ~video
@@ -76,7 +77,8 @@ def test_layout_positions_and_targets(layout: tuple) -> None:
         clean_pos = s.position[clean & (s.chunk_id == c)]
         if len(clean_pos):
             assert torch.equal(noisy_pos, clean_pos)
-        assert torch.equal(s.video[s.is_noisy & (s.chunk_id == c)], s.video[clean & (s.chunk_id == c)]) or not len(clean_pos)
+        assert (torch.equal(s.video[s.is_noisy & (s.chunk_id == c)], s.video[clean & (s.chunk_id == c)])
+                or not len(clean_pos))
     # The clean stream reads BOS, text_0, BOF, chunk_0, EOF, text_1, BOF, ...
     stream = s.tokens[clean].tolist()
     assert stream[0] == BOS and stream.count(BOF) == len(texts)

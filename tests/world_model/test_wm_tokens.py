@@ -34,8 +34,8 @@ def test_tokenizer_specials_and_actions() -> None:
 
 
 @settings(max_examples=25, deadline=None)
-@given(patch=st.sampled_from([2, 4, 8]), gh=st.integers(1, 4), gw=st.integers(1, 4), c=st.sampled_from([1, 3]),
-       seed=st.integers(0, 1000))
+@given(patch=st.sampled_from([2, 4, 8]), gh=st.integers(1, 4), gw=st.integers(1, 4),
+       c=st.sampled_from([1, 3]), seed=st.integers(0, 1000))
 def test_patch_codec_round_trip_is_exact(patch: int, gh: int, gw: int, c: int, seed: int) -> None:
     codec = PatchCodec(patch, (gh * patch, gw * patch, c))
     assert isinstance(codec, FrameCodec)

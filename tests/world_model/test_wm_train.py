@@ -44,7 +44,8 @@ def _state(run: Path) -> dict[str, torch.Tensor]:
 
 @pytest.mark.parametrize("ema", [(), ("optim.ema_decay=0.9",)], ids=["plain", "ema"])
 def test_seeded_runs_are_identical_and_resume_continues_the_curve(make_cfg, synthetic_store: Path,
-                                                                  tmp_path: Path, ema: tuple[str, ...]) -> None:
+                                                                  tmp_path: Path,
+                                                                  ema: tuple[str, ...]) -> None:
     a = _train(make_cfg, synthetic_store, tmp_path / "a", *ema)
     b = _train(make_cfg, synthetic_store, tmp_path / "b", *ema)
     la, lb = _losses(a), _losses(b)
@@ -64,8 +65,10 @@ def test_seeded_runs_are_identical_and_resume_continues_the_curve(make_cfg, synt
 
 def test_export_round_trip_and_load_errors(make_cfg, synthetic_store: Path, tmp_path: Path) -> None:
     # precision=auto: bf16-mixed autocast on CPUs with bf16 (the default training path)
-    run = _train(make_cfg, synthetic_store, tmp_path / "run", "max_steps=2", "variant=no-text", "precision=auto")
-    assert {"config.yaml", "config.json", "model.safetensors", "checkpoints", "logs"} <= {p.name for p in run.iterdir()}
+    run = _train(make_cfg, synthetic_store, tmp_path / "run", "max_steps=2", "variant=no-text",
+                 "precision=auto")
+    assert ({"config.yaml", "config.json", "model.safetensors", "checkpoints", "logs"}
+            <= {p.name for p in run.iterdir()})
     assert {"step=0.ckpt", "last.ckpt"} <= {p.name for p in (run / "checkpoints").iterdir()} or \
         (run / "checkpoints" / "last.ckpt").is_file()
     model, cfg = load_world_model(run, expect_variant="no-text")
@@ -110,7 +113,8 @@ def test_cli_trains_and_rejects_bad_input(synthetic_store: Path, tmp_path: Path,
         assert main(argv) == 2, argv
         assert message in " ".join(capsys.readouterr().err.split()), argv
     # resuming may extend the run
-    assert main(["train", "--resume", str(run), "--max-steps", "3", "--no-progress", "--accelerator", "cpu"]) == 0
+    assert main(["train", "--resume", str(run), "--max-steps", "3", "--no-progress",
+                 "--accelerator", "cpu"]) == 0
     assert max(_losses(run)) == 2
 
 

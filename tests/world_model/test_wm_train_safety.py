@@ -54,7 +54,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     no_text = train(_cfg(store, "variant=no-text"), root / "no-text", CPU)
     return SimpleNamespace(store=store, text=text, no_text=no_text,
                            big=write_synthetic_store(root / "big", n=4, steps=10, size=32, seed=0),
-                           other=write_synthetic_store(root / "other", n=4, steps=10, size=16, seed=0, env="other"))
+                           other=write_synthetic_store(root / "other", n=4, steps=10, size=16, seed=0,
+                                                       env="other"))
 
 
 def _snapshot(root: Path) -> dict[str, tuple[int, int] | None]:
@@ -80,7 +81,8 @@ def _resume_fails(run: Path, message: str, capsys: pytest.CaptureFixture[str], *
 # -- A: agreement on resume and load ---------------------------------------------------------------
 def test_checkpoints_carry_their_data(trained: SimpleNamespace) -> None:
     ckpt = load_checkpoint(trained.text / CKPT_DIR / LAST_CKPT)
-    assert ckpt[CKPT_DATASET_KEY]["env"] == "synthetic" and ckpt[CKPT_DATASET_KEY]["frame_shape"] == [16, 16, 3]
+    assert ckpt[CKPT_DATASET_KEY]["env"] == "synthetic"
+    assert ckpt[CKPT_DATASET_KEY]["frame_shape"] == [16, 16, 3]
 
 
 def test_resume_refuses_a_checkpoint_of_another_variant(trained: SimpleNamespace, tmp_path: Path,
@@ -96,7 +98,8 @@ def test_resume_refuses_data_of_another_game_or_frame_size(trained: SimpleNamesp
     run = Path(shutil.copytree(trained.text, tmp_path / "run"))
     _resume_fails(run, "env: checkpoints/last.ckpt was trained on 'synthetic', the data is 'other'", capsys,
                   "--data", str(trained.other))
-    _resume_fails(run, "frame_shape: checkpoints/last.ckpt was trained on [16, 16, 3], the data is [32, 32, 3]",
+    _resume_fails(run, "frame_shape: checkpoints/last.ckpt was trained on [16, 16, 3], "
+                       "the data is [32, 32, 3]",
                   capsys, "--data", str(trained.big))
 
 
@@ -111,8 +114,8 @@ def test_resume_refuses_an_export_of_another_variant(trained: SimpleNamespace, t
 def test_a_config_json_of_another_variant_is_refused(trained: SimpleNamespace, tmp_path: Path) -> None:
     run = Path(shutil.copytree(trained.text, tmp_path / "run"))
     shutil.copy(trained.no_text / "config.json", run / "config.json")
-    with pytest.raises(ValueError, match="variant differs: config.json says 'no-text', model.safetensors holds "
-                                         "a 'text' model"):
+    with pytest.raises(ValueError, match="variant differs: config.json says 'no-text', "
+                                         "model.safetensors holds a 'text' model"):
         load_world_model(run)
 
 
@@ -125,7 +128,8 @@ def test_a_locked_run_directory_is_refused(trained: SimpleNamespace, tmp_path: P
            "--preset", "tiny", *OVERRIDES]
     with run_lock(run):
         assert main(new) == 2
-        assert f"is in use by another training (pid {os.getpid()})" in " ".join(capsys.readouterr().err.split())
+        assert (f"is in use by another training (pid {os.getpid()})"
+                in " ".join(capsys.readouterr().err.split()))
         assert sorted(p.name for p in run.iterdir()) == [LOCK_FILE]
         resumed = Path(shutil.copytree(trained.text, tmp_path / "resumed"))
         with run_lock(resumed), pytest.raises(RunInUseError, match="in use by another training"):
@@ -137,7 +141,8 @@ def test_a_locked_run_directory_is_refused(trained: SimpleNamespace, tmp_path: P
 def test_the_lock_dies_with_its_process(tmp_path: Path) -> None:
     code = ("import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
             "fcntl.flock(fd, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(120)")
-    holder = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / LOCK_FILE)], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / LOCK_FILE)],
+                              stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         with pytest.raises(RunInUseError), run_lock(tmp_path):
@@ -174,7 +179,8 @@ def test_the_trainer_writes_checkpoints_atomically(trained: SimpleNamespace, tmp
     assert isinstance(trainer.strategy.checkpoint_io, AtomicCheckpointIO)
 
 
-def test_a_save_cut_short_keeps_the_previous_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_save_cut_short_keeps_the_previous_checkpoint(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / LAST_CKPT
     AtomicCheckpointIO().save_checkpoint({"global_step": 1, "w": torch.ones(4)}, path)
     real_save = torch.save

@@ -28,7 +28,7 @@ def test_measure_reports_mot_and_dense() -> None:
 
 def test_bench_train_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "b.json"
-    assert main(["bench", "train", "--steps", "1", "--warmup", "0", "--frame-size", "32", "--accelerator", "cpu",
-                 "--precision", "32-true", "--json", str(out), *SMALL]) == 0
+    assert main(["bench", "train", "--steps", "1", "--warmup", "0", "--frame-size", "32",
+                 "--accelerator", "cpu", "--precision", "32-true", "--json", str(out), *SMALL]) == 0
     assert "MoT / dense step time" in capsys.readouterr().out and out.is_file()
     assert main(["bench", "train", "--steps", "0", *SMALL]) == 2
