@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import html
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -84,19 +83,32 @@ def to_webm(mp4: Path) -> Path:
     return write_video(mp4.with_suffix(".webm"), frames, fps=fps, scale=1)
 
 
-def interpretation(results: dict[str, Any], budget: str, device: str) -> str:
-    """One honest sentence: did text beat no-text, beyond the noise of this many branches?"""
-    models = results["models"]
+def _text_vs_no_text(results: dict[str, Any]) -> dict[str, Any]:
+    for c in results.get("comparisons", []):
+        if (c["metric"], c["a"], c["b"]) == ("counterfactual_accuracy", "text", "no-text"):
+            return c
+    raise ValueError("results.json holds no paired test of text against no-text on counterfactual "
+                     "accuracy (written before the benchmark had comparisons?); rerun the bench stage")
+
+
+def interpretation(results: dict[str, Any], budget: str, device: str, alpha: float = 0.05) -> str:
+    """One honest sentence: did text beat no-text significantly (paired test over branch points)?
+
+    "Significantly" only when the paired test of the benchmark's ``comparisons`` (sign-flip
+    permutation over the same branch points, ``tv2tv.benchmarks.stats``) gives ``p < alpha``.
+    """
+    models, test = results["models"], _text_vs_no_text(results)
     t, n = models["text"]["counterfactual_accuracy"], models["no-text"]["counterfactual_accuracy"]
     chance, k = models["text"]["chance"], len(results["alternatives"])
-    trials = max(1, results["n_branches"] * k)
-    se = math.sqrt(max(t * (1 - t), n * (1 - n), chance * (1 - chance)) * 2 / trials)
+    ci, p = test["ci95"], test["p_value"]
+    spread = "no interval" if ci is None else f"95% interval [{ci[0]:+.2f}, {ci[1]:+.2f}]"
     base = (f"counterfactual accuracy {t:.2f} for text vs {n:.2f} for no-text (chance {chance:.2f}, "
-            f"{results['n_branches']} branch points x {k} alternatives, noise about ±{2 * se:.2f})")
-    if t - n > 2 * se:
-        return f"Text steered the model: {base}."
+            f"{results['n_branches']} branch points x {k} alternatives; difference {t - n:+.2f}, {spread}, "
+            f"paired test p = {'n/a' if p is None else f'{p:.3g}'})")
+    if t - n > 0 and p is not None and p < alpha:
+        return f"Text steered the model significantly: {base}."
     if t - n > 0:
-        verdict = "Text was ahead of no-text, but within the noise"
+        verdict = "Text was ahead of no-text, but not significantly"
     else:
         verdict = "Text did not beat no-text here"
     return (f"{verdict}: {base}. With {budget} on {device} the models are barely trained; "

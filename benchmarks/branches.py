@@ -145,9 +145,12 @@ def _suite_text(name_or_path: str | Path) -> tuple[str, str]:
             raise FileNotFoundError(f"suite file {path} does not exist")
         return path.read_text(), str(path)
     name = str(name_or_path)
+    if name == "auto":
+        raise ValueError("suite 'auto' is built per game, not loaded: use "
+                         "tv2tv.benchmarks.auto_suite.resolve_suite('auto', env)")
     if name not in builtin_suites():
         raise ValueError(f"unknown suite {name!r}; built-in suites: {builtin_suites()} "
-                         f"(or pass a path to a .yaml file)")
+                         f"(or 'auto' for any ALE game, or pass a path to a .yaml file)")
     res = importlib.resources.files("tv2tv.benchmarks") / "suites" / f"{name}.yaml"
     return res.read_text(), f"{name}.yaml"
 

@@ -23,7 +23,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from tv2tv.benchmarks.action_groups import groups_for_env
-from tv2tv.benchmarks.branches import Suite, load_suite, make_branches
+from tv2tv.benchmarks.auto_suite import resolve_suite
+from tv2tv.benchmarks.branches import Suite, make_branches
 from tv2tv.benchmarks.idm import IDM, collect_episodes, score_futures, train_idm
 from tv2tv.benchmarks.models import (
     Branch,
@@ -35,7 +36,7 @@ from tv2tv.benchmarks.models import (
 )
 from tv2tv.benchmarks.probes import probe_game
 from tv2tv.benchmarks.report import print_table, write_report
-from tv2tv.benchmarks.scorers import PSNR_CAP, score_model
+from tv2tv.benchmarks.scorers import PSNR_CAP, ci95, compare_models, score_model
 
 
 def predict_all(predictor: BranchPredictor, branches: Sequence[Branch], horizon: int,
@@ -75,7 +76,8 @@ def run_controllability(predictors: Sequence[BranchPredictor], env: str, n_branc
     Args:
         predictors: the models; ``copy-last`` is added when absent (every report has it).
         env, n_branches, horizon, seed: the game, branch points, future steps, seed.
-        suite: a suite name, YAML path or :class:`Suite`.
+        suite: a suite name, YAML path, ``"auto"`` (built from an ALE game's action groups) or
+            :class:`Suite`.
         idm_steps: IDM training steps (0: no IDM, ``idm_accuracy`` and ``idm`` are ``null``); it trains on
             ``idm_store`` if given, else on ``idm_collect_steps`` steps played live by ``idm_policy``.
         n_videos: branches shown as side-by-side videos.
@@ -89,7 +91,7 @@ def run_controllability(predictors: Sequence[BranchPredictor], env: str, n_branc
         0.3333333333333333
     """
     console = console or Console(stderr=True)
-    suite_obj = suite if isinstance(suite, Suite) else load_suite(suite)
+    suite_obj = resolve_suite(suite, env)
     models = list(predictors)
     if not any(isinstance(p, CopyLast) for p in models):
         models.append(CopyLast())
@@ -113,11 +115,12 @@ def run_controllability(predictors: Sequence[BranchPredictor], env: str, n_branc
         with console.status("training the inverse-dynamics model"):
             idm = _train_idm(env, frame_size, frameskip, seed, idm_steps, idm_store, idm_policy,
                              idm_collect_steps)
-    ref_idm = None if idm is None else score_futures(idm, branches, truths)
+    ref_idm = None if idm is None else _idm_scores(idm, branches, truths)
     results: dict[str, Any] = {
         "benchmark": "controllability", "env": env, "suite": suite_obj.name,
         "alternatives": [a.name for a in suite_obj.alternatives], "horizon": horizon, "seed": seed,
-        "n_branches": len(branches), "context_frames": context_frames, "frame_size": frame_size,
+        "n_branches": len(branches), "n_alternatives": len(suite_obj.alternatives),
+        "context_frames": context_frames, "frame_size": frame_size,
         "frameskip": frameskip, "psnr_cap_db": PSNR_CAP, "tie_rule": "shared",
         "idm_heldout_accuracy": None if idm is None else idm.heldout_accuracy,
         "idm_heldout": None if idm is None else idm.heldout,
@@ -128,12 +131,24 @@ def run_controllability(predictors: Sequence[BranchPredictor], env: str, n_branc
     }
     for p in models:
         m = score_model(branches, predictions[p.name], game)
-        m["idm"] = None if idm is None else score_futures(idm, branches, predictions[p.name])
+        m["idm"] = None if idm is None else _idm_scores(idm, branches, predictions[p.name], m["per_branch"])
         m["idm_accuracy"] = None if idm is None else m["idm"]["accuracy"]
+        m["idm_accuracy_ci95"] = None if idm is None else ci95(m["per_branch"]["idm_accuracy"])
         results["models"][p.name] = m
+    results["comparisons"] = compare_models(results["models"])
     with console.status("writing the report"):
         write_report(results, branches, predictions, out, n_videos)
     return results
+
+
+def _idm_scores(idm: IDM, branches: Sequence[Branch], futures: Sequence[np.ndarray],
+                per_branch: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``score_futures`` with its item scores moved to ``per_branch["idm_accuracy"]`` (or dropped)."""
+    scores = score_futures(idm, branches, futures)
+    items = scores.pop("per_branch")
+    if per_branch is not None:
+        per_branch["idm_accuracy"] = items
+    return scores
 
 
 def _baseline(value: str) -> tuple[str, str]:
@@ -162,7 +177,8 @@ def default_suite(env: str) -> str:
 
     game = env.lower().removeprefix("ale/").split("-")[0]
     if game not in builtin_suites():
-        raise ValueError(f"no built-in suite for {env!r} (built-in: {builtin_suites()}); pass --suite PATH")
+        raise ValueError(f"no built-in suite for {env!r} (built-in: {builtin_suites()}); "
+                         f"pass --suite auto (any ALE game) or --suite PATH")
     return game
 
 
@@ -178,7 +194,9 @@ def register(bench: Any) -> None:
     p.add_argument("--branches", type=int, default=32, help="branch points (default 32)")
     p.add_argument("--horizon", type=int, default=8, help="future steps per alternative (default 8)")
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--suite", default=None, help="suite name or YAML path (default: the game's built-in one)")
+    p.add_argument("--suite", default=None,
+                   help="suite name, YAML path, or 'auto' (an ALE game's action groups; "
+                        "default: the game's built-in one)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--context-frames", type=int, default=16,
                    help="frames the model sees, branch frame included")

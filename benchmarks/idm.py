@@ -310,13 +310,18 @@ def score_futures(idm: IDM, branches: Sequence[Any], futures: Sequence[np.ndarra
 
     The scripts are the branch's own (``branch.scripts[k].actions``): a goal alternative's actions
     are the ones its goal policy took at that branch point, not one list shared by every branch.
+    ``per_branch`` adds each alternative's share of (step, task) labels predicted right,
+    ``(branches, alternatives)``: the items of ``tv2tv.benchmarks.stats``.
     """
     windows, actions = [], []
     for b, fut in zip(branches, futures):
         for k, script in enumerate(b.scripts):
             windows.append(future_windows(b.context_frames, fut[k], idm.n_frames))
             actions.append(np.asarray(script.actions)[:len(fut[k])])
-    return idm.score(np.concatenate(windows), np.concatenate(actions))
+    true, pred = idm.groups.labels(np.concatenate(actions)), idm.predict(np.concatenate(windows))
+    scores = group_scores(idm.groups, true, pred)              # checks the shapes
+    right = (true == pred).mean(axis=1).reshape(len(branches), len(branches[0].scripts), -1)  # (B, K, h)
+    return {**scores, "per_branch": right.mean(axis=2).tolist()}
 
 
 def collect_episodes(env_name: str, policy: str = "random", steps: int = 2000, seed: int = 0,

@@ -3,7 +3,8 @@
 Each variant trains in turn (one at a time, so each gets the whole machine) for ``minutes`` of
 wall-clock training; a callback exports the model every ``every`` minutes. Afterwards every
 snapshot is scored on ONE fixed set of fresh branch points (seeds not in the recording):
-counterfactual accuracy, probe follow rate and PSNR at horizon 1 and 8 next to copy-last
+counterfactual accuracy and probe follow rate with 95% intervals over branch points
+(``cf_accuracy_ci95``, ``probe_follow_ci95``), PSNR at horizon 1 and 8 next to copy-last
 (``controllability``), and PSNR on held-out windows of the store (``fidelity``). The result is a
 learning curve per variant against training minutes: ``curves.json``, ``curves.csv``,
 ``learn.png`` and a table.
@@ -166,7 +167,9 @@ def score_snapshot(path: str, branches: Sequence[Any], game: str | None, lc: Lea
     fid = evaluate(gen, episodes, FidelityConfig(horizons=(1, lc.horizon), windows=lc.windows,
                                                  context_frames=lc.context_frames))
     per_alt = {k: v["counterfactual_accuracy"] for k, v in m["per_alternative"].items()}
-    return {"cf_accuracy": m["counterfactual_accuracy"], "probe_follow": m["probe_follow_rate"],
+    return {"cf_accuracy": m["counterfactual_accuracy"],
+            "cf_accuracy_ci95": m["counterfactual_accuracy_ci95"],
+            "probe_follow": m["probe_follow_rate"], "probe_follow_ci95": m["probe_follow_rate_ci95"],
             "psnr_h1": m["psnr"][0], "psnr_hN": m["psnr"][-1], "psnr_mean": float(np.mean(m["psnr"])),
             "heldout_psnr_h1": fid["horizons"][0]["model_psnr"],
             "heldout_psnr_hN": fid["horizons"][-1]["model_psnr"],
@@ -179,7 +182,8 @@ def run_learn(lc: LearnConfig, console: Console | None = None) -> dict[str, Any]
     """Train every variant, score every snapshot, write the curves; returns ``curves.json``."""
     import torch
 
-    from tv2tv.benchmarks.branches import load_suite, make_branches
+    from tv2tv.benchmarks.auto_suite import resolve_suite
+    from tv2tv.benchmarks.branches import make_branches
     from tv2tv.benchmarks.controllability import default_suite
     from tv2tv.benchmarks.models import CopyLast
     from tv2tv.benchmarks.probes import probe_game
@@ -193,7 +197,7 @@ def run_learn(lc: LearnConfig, console: Console | None = None) -> dict[str, Any]
     out = Path(lc.out)
     out.mkdir(parents=True, exist_ok=True)
     meta = EpisodeStore.open(lc.data).meta
-    suite = load_suite(lc.suite or default_suite(meta.env))
+    suite = resolve_suite(lc.suite or default_suite(meta.env), meta.env)
     with console.status(f"playing {lc.branches} fresh branch points of {meta.env}"):
         branches = make_branches(meta.env, lc.branches, lc.horizon, suite, lc.bench_seed, lc.context_frames,
                                  frame_size=meta.frame_shape[0], frameskip=meta.frameskip)
@@ -213,7 +217,8 @@ def run_learn(lc: LearnConfig, console: Console | None = None) -> dict[str, Any]
               "chance": 1.0 / len(suite.alternatives),
               "copy_last": {"psnr_h1": copy["psnr"][0], "psnr_hN": copy["psnr"][-1],
                             "psnr_mean": float(np.mean(copy["psnr"])),
-                            "cf_accuracy": copy["counterfactual_accuracy"]},
+                            "cf_accuracy": copy["counterfactual_accuracy"],
+                            "cf_accuracy_ci95": copy["counterfactual_accuracy_ci95"]},
               "machine": {"cpus": os.cpu_count(), "threads": torch.get_num_threads(),
                           "load_at_start": load, "load_at_end": os.getloadavg()},
               "curves": rows}
@@ -231,15 +236,19 @@ def _print_row(console: Console, r: dict[str, Any]) -> None:
 
 
 def curve_table(result: dict[str, Any]) -> Table:
+    from tv2tv.benchmarks.report import fmt_ci
+
     c = result["copy_last"]
     t = Table(title=f"time-to-control on {result['env']} ({result['n_branches']} branch points, chance "
                     f"{result['chance']:.3f}; copy-last PSNR h1 {c['psnr_h1']:.2f}, "
                     f"mean {c['psnr_mean']:.2f} dB)")
-    for col in ("variant", "minutes", "step", "cf. accuracy", "probe", "PSNR h1", "PSNR mean", "held-out h1"):
+    for col in ("variant", "minutes", "step", "cf. accuracy [95%]", "probe [95%]", "PSNR h1", "PSNR mean",
+                "held-out h1"):
         t.add_column(col, justify="right")
     for r in result["curves"]:
-        probe = "-" if r["probe_follow"] is None else f"{r['probe_follow']:.3f}"
-        t.add_row(r["variant"], f"{r['minutes']:.1f}", str(r["step"]), f"{r['cf_accuracy']:.3f}", probe,
+        t.add_row(r["variant"], f"{r['minutes']:.1f}", str(r["step"]),
+                  fmt_ci(r["cf_accuracy"], r["cf_accuracy_ci95"]),
+                  fmt_ci(r["probe_follow"], r["probe_follow_ci95"]),
                   f"{r['psnr_h1']:.2f}", f"{r['psnr_mean']:.2f}", f"{r['heldout_psnr_h1']:.2f}")
     return t
 
@@ -265,6 +274,9 @@ def write_curves(result: dict[str, Any], out: Path) -> None:
         rs = [r for r in result["curves"] if r["variant"] == variant]
         xs = [r["minutes"] for r in rs]
         line, = ax1.plot(xs, [r["cf_accuracy"] for r in rs], marker="o", label=f"{variant} cf. accuracy")
+        if all(r["cf_accuracy_ci95"] is not None for r in rs):   # the 95% band over branch points
+            low, high = zip(*(r["cf_accuracy_ci95"] for r in rs))
+            ax1.fill_between(xs, low, high, color=line.get_color(), alpha=0.15)
         if rs[0]["probe_follow"] is not None:
             ax1.plot(xs, [r["probe_follow"] for r in rs], marker="x", linestyle=":", color=line.get_color(),
                      label=f"{variant} probe")
@@ -321,7 +333,8 @@ def register(bench_sub: Any) -> None:
     p.add_argument("--context-frames", type=int, default=8,
                    help="real frames before each rollout (default 8)")
     p.add_argument("--seed", type=int, default=1000, help="seed of the branch points' play (default 1000)")
-    p.add_argument("--suite", default=None, help="controllability suite (default: the game's)")
+    p.add_argument("--suite", default=None,
+                   help="controllability suite, or 'auto' for an ALE game (default: the game's)")
     p.add_argument("--ode-steps", type=int, default=4, help="Euler steps when scoring (default 4)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("overrides", nargs="*", help="training config KEY=VALUE, the same for every variant")

@@ -4,7 +4,9 @@
 under ``models``, one entry per model with ``counterfactual_accuracy``, ``chance``, ``psnr`` and
 ``ssim`` by horizon step, ``probe_follow_rate``, ``idm_accuracy`` and ``idm`` (the inverse-dynamics
 scores, ``tv2tv.benchmarks.action_groups.group_scores``), ``n_branches`` and a
-``per_alternative`` breakdown. JSON has no ``inf``/``nan``: PSNR is capped (see
+``per_alternative`` breakdown; each rate has a 95% interval ``<rate>_ci95`` and its item scores in
+``per_branch``, and ``comparisons`` holds the paired test of every pair of models
+(``tv2tv.benchmarks.stats``). JSON has no ``inf``/``nan``: PSNR is capped (see
 ``tv2tv.benchmarks.scorers``) and missing values are ``null``.
 
 Example:
@@ -111,22 +113,44 @@ def _fmt(v: Any, digits: int = 3) -> str:
     return "-" if v is None else f"{v:.{digits}f}"
 
 
+def fmt_ci(v: float | None, ci: Sequence[float] | None) -> str:
+    """``0.667 [0.50, 0.83]``: a rate and its 95% interval."""
+    return _fmt(v) if v is None or ci is None else f"{v:.3f} [{ci[0]:.2f}, {ci[1]:.2f}]"
+
+
 def _macro_f1(idm: dict[str, Any] | None) -> float | None:
     return None if idm is None else idm["macro"]["f1"]
 
 
 def controllability_rows(results: dict[str, Any]) -> list[list[str]]:
-    """One row per model: name, counterfactual acc, chance, mean PSNR/SSIM, probe, IDM acc. and macro F1."""
+    """One row per model: name, counterfactual acc, chance, mean PSNR/SSIM, probe, IDM acc. and macro F1
+    (the rates with their 95% intervals)."""
     rows = []
     for name, m in results["models"].items():
-        rows.append([name, _fmt(m["counterfactual_accuracy"]), _fmt(m["chance"]),
-                     _fmt(float(np.mean(m["psnr"])), 2), _fmt(float(np.mean(m["ssim"]))),
-                     _fmt(m["probe_follow_rate"]), _fmt(m["idm_accuracy"]), _fmt(_macro_f1(m.get("idm")))])
+        rows.append([name, fmt_ci(m["counterfactual_accuracy"], m["counterfactual_accuracy_ci95"]),
+                     _fmt(m["chance"]), _fmt(float(np.mean(m["psnr"])), 2), _fmt(float(np.mean(m["ssim"]))),
+                     fmt_ci(m["probe_follow_rate"], m["probe_follow_rate_ci95"]),
+                     fmt_ci(m["idm_accuracy"], m["idm_accuracy_ci95"]), _fmt(_macro_f1(m.get("idm")))])
     return rows
 
 
-SUMMARY_HEADER = ["model", "cf. accuracy", "chance", "PSNR (dB)", "SSIM", "probe follow", "IDM acc.",
-                  "IDM macro F1"]
+SUMMARY_HEADER = ["model", "cf. accuracy [95%]", "chance", "PSNR (dB)", "SSIM", "probe follow [95%]",
+                  "IDM acc. [95%]", "IDM macro F1"]
+METRIC_LABELS = {"counterfactual_accuracy": "cf. accuracy", "probe_follow_rate": "probe follow",
+                 "idm_accuracy": "IDM acc."}
+COMPARISON_HEADER = ["rate", "a", "b", "a - b", "95% interval", "p", "branch points", "items"]
+
+
+def comparison_rows(results: dict[str, Any]) -> list[list[str]]:
+    """One row per paired test in ``results["comparisons"]``."""
+    return [[METRIC_LABELS[c["metric"]], c["a"], c["b"], f"{c['difference']:+.3f}",
+             "-" if c["ci95"] is None else f"[{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}]",
+             "-" if c["p_value"] is None else f"{c['p_value']:.3g}", str(c["n_branches"]), str(c["n_items"])]
+            for c in results["comparisons"]]
+
+
+def _counts(results: dict[str, Any]) -> str:
+    return f"{results['n_branches']} branch points x {results['n_alternatives']} alternatives"
 
 
 def idm_lines(results: dict[str, Any]) -> list[str]:
@@ -160,7 +184,7 @@ def write_markdown(results: dict[str, Any], out: Path, videos: Sequence[Path] = 
     """``report.md``: settings, summary table, per-alternative table, figures, video list."""
     ref = results["reference"]
     lines = [f"# Controllability: {results['env']}", "",
-             f"Suite `{results['suite']}`, {results['n_branches']} branch points, horizon "
+             f"Suite `{results['suite']}`, {_counts(results)}, horizon "
              f"{results['horizon']} steps, {results['context_frames']} context frames, "
              f"seed {results['seed']}. "
              f"Real game for reference: probe follow rate {_fmt(ref['probe_follow_rate'])}, IDM accuracy "
@@ -173,6 +197,12 @@ def write_markdown(results: dict[str, Any], out: Path, videos: Sequence[Path] = 
                 for name, m in results["models"].items() for alt, a in m["per_alternative"].items()]
     alt_header = ["model", "alternative", "cf. accuracy", "PSNR (dB)", "SSIM", "probe follow"]
     lines += [md_table(alt_header, alt_rows), ""]
+    if results["comparisons"]:
+        lines += ["## Paired comparisons", "",
+                  f"Each pair of models on the same {_counts(results)}: the difference a - b, its 95% "
+                  "interval (bootstrap over branch points) and the two-sided p of a sign-flip permutation "
+                  "test over branch points; a difference is significant when p < 0.05.", "",
+                  md_table(COMPARISON_HEADER, comparison_rows(results)), ""]
     lines += idm_lines(results)
     lines += ["## Against the horizon", ""] + [f"![{key}]({fname})" for fname, (key, _) in PLOTS.items()]
     if videos:
@@ -191,14 +221,21 @@ def md_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def print_table(results: dict[str, Any], console: Console | None = None) -> None:
-    """The summary as a rich table."""
-    table = Table(title=f"controllability: {results['env']} ({results['n_branches']} branches, "
-                        f"horizon {results['horizon']})")
-    for h in SUMMARY_HEADER:
-        table.add_column(h, justify="left" if h == "model" else "right", no_wrap=h == "model")
-    for row in controllability_rows(results):
-        table.add_row(*row)
-    (console or Console()).print(table)
+    """The summary and the paired comparisons as rich tables."""
+    console = console or Console()
+    summary = f"controllability: {results['env']} ({_counts(results)}, horizon {results['horizon']})"
+    for title, header, rows in ((summary, SUMMARY_HEADER, controllability_rows(results)),
+                                ("paired tests over branch points (p < 0.05: significant)",
+                                 COMPARISON_HEADER, comparison_rows(results))):
+        if not rows:
+            continue
+        table = Table(title=title)
+        for h in header:
+            table.add_column(h, justify="right" if h not in ("model", "rate", "a", "b") else "left",
+                             no_wrap=h in ("model", "a", "b"))
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
 
 
 def write_report(results: dict[str, Any], branches: Sequence[Branch],

@@ -17,6 +17,9 @@ Conventions (documented in the README's ``results.json`` schema):
 * **Probe follow rate**: the share of (branch, alternative) pairs with a probe direction whose
   paddle moved as instructed, from the branch frame to the last future frame
   (:func:`tv2tv.benchmarks.probes.followed`).
+* **Intervals and paired tests** (:mod:`tv2tv.benchmarks.stats`): every rate keeps its item scores
+  per (branch, alternative) in ``per_branch`` and gets a 95% interval ``<metric>_ci95``
+  bootstrapped over branch points; :func:`compare_models` tests every pair of models on them.
 
 Example:
     >>> import numpy as np
@@ -27,7 +30,8 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -36,10 +40,12 @@ from torchmetrics.functional.image import structural_similarity_index_measure
 
 from tv2tv.benchmarks.models import Branch
 from tv2tv.benchmarks.probes import followed
+from tv2tv.benchmarks.stats import interval95, paired_test
 from tv2tv.world_model.sampling import psnr
 
 PSNR_CAP = 100.0
 DATA_RANGE = 255.0
+ITEM_METRICS = ("counterfactual_accuracy", "probe_follow_rate", "idm_accuracy")  # per-item, tested in pairs
 
 
 def _nchw(frames: np.ndarray) -> torch.Tensor:
@@ -142,7 +148,10 @@ def score_model(branches: Sequence[Branch], predictions: Sequence[np.ndarray],
     Returns:
         ``counterfactual_accuracy``, ``counterfactual_accuracy_by_step``, ``chance``, ``psnr``
         and ``ssim`` (lists by horizon step), ``probe_follow_rate`` (``None`` without probe),
-        ``n_branches`` and ``per_alternative`` (the same by alternative name).
+        ``counterfactual_accuracy_ci95`` and ``probe_follow_rate_ci95`` (``[low, high]`` or
+        ``None``), ``n_branches``, ``per_alternative`` (the same by alternative name) and
+        ``per_branch``: each rate's item scores, ``(branches, alternatives)`` lists, ``None`` where
+        an alternative has no probe.
     """
     if len(branches) != len(predictions) or not branches:
         raise ValueError(f"need one prediction per branch, "
@@ -163,13 +172,44 @@ def score_model(branches: Sequence[Branch], predictions: Sequence[np.ndarray],
                "probe_follow_rate": _mean([f[j] for f in follows])}
         for j, name in enumerate(names)
     }
+    per_branch = {"counterfactual_accuracy": hits[:, -1].tolist(),
+                  "probe_follow_rate": [[None if v is None else float(v) for v in f] for f in follows]}
     return {
         "counterfactual_accuracy": float(hits[:, -1].mean()),
+        "counterfactual_accuracy_ci95": ci95(per_branch["counterfactual_accuracy"]),
         "counterfactual_accuracy_by_step": hits.mean(axis=(0, 2)).tolist(),
         "chance": 1.0 / k,
         "psnr": ps.mean(axis=(0, 1)).tolist(),
         "ssim": ss.mean(axis=(0, 1)).tolist(),
         "probe_follow_rate": _mean([v for f in follows for v in f]),
+        "probe_follow_rate_ci95": ci95(per_branch["probe_follow_rate"]),
         "n_branches": len(branches),
         "per_alternative": per_alt,
+        "per_branch": per_branch,
     }
+
+
+def ci95(items: Sequence[Sequence[float | None]]) -> list[float] | None:
+    """:func:`~tv2tv.benchmarks.stats.interval95` as JSON holds it: ``[low, high]`` or ``None``."""
+    ci = interval95(items)
+    return None if ci is None else list(ci)
+
+
+def compare_models(models: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """:func:`~tv2tv.benchmarks.stats.paired_test` of every pair of models (``a`` listed before ``b``)
+    on every rate of ``ITEM_METRICS`` both have.
+
+    Returns:
+        One dict per pair and metric: ``metric``, ``a``, ``b``, ``difference`` (a minus b), ``ci95``,
+        ``p_value``, ``n_branches`` and ``n_items``.
+    """
+    names, out = list(models), []
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            for metric in ITEM_METRICS:
+                if models[a].get(metric) is None or models[b].get(metric) is None:
+                    continue
+                test = paired_test(models[a]["per_branch"][metric], models[b]["per_branch"][metric])
+                ci = None if test.ci95 is None else list(test.ci95)
+                out.append({"metric": metric, "a": a, "b": b, **asdict(test), "ci95": ci})
+    return out

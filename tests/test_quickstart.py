@@ -54,6 +54,10 @@ def test_every_artefact_and_documented_keys(smoke: Path) -> None:
     assert res["n_branches"] == 2 and res["seed"] == 1000 and res["env"] == "ALE/Pong-v5"
     info = res["quickstart"]
     assert QUICKSTART_KEYS <= set(info)
+    assert ("counterfactual_accuracy", "text", "no-text") in {(c["metric"], c["a"], c["b"])
+                                                             for c in res["comparisons"]}
+    assert "2 branch points x 3 alternatives" in info["interpretation"]
+    assert "paired test p = " in info["interpretation"]
     assert info["models"]["text"]["steps"] == info["models"]["no-text"]["steps"] == 2
     assert info["models"]["text"]["params"] > 0 and info["record_steps"] == {"pong": 120, "sticky": 40}
     transcript = json.loads((smoke / "rollouts" / "rollout0.json").read_text())
@@ -137,10 +141,38 @@ def test_settings_fingerprints() -> None:
     assert abs(sum(full.budget_s.values()) - 600) < 1e-6
     assert make_plan(QuickstartConfig(env="ALE/Breakout-v5", smoke=True)).policy == "breakout"
     # The default: 15 minutes in all, the measured data mix (a third scripted, text every second
-    # step) and enough branch points for a verdict margin of about 0.1.
+    # step) and enough branch points for a verdict interval of about ±0.1.
     default = make_plan(QuickstartConfig())
     assert abs(sum(default.budget_s.values()) - 900) < 1e-6 and default.n_branches == 64
     assert default.sticky_steps == 2 * default.record_steps and default.text_every == 2
+
+
+def _verdict_results(text: float, no_text: float, p: float | None) -> dict:
+    models = {"text": {"counterfactual_accuracy": text, "chance": 1 / 3},
+              "no-text": {"counterfactual_accuracy": no_text, "chance": 1 / 3}}
+    test = {"metric": "counterfactual_accuracy", "a": "text", "b": "no-text", "difference": text - no_text,
+            "ci95": None if p is None else [text - no_text - 0.1, text - no_text + 0.1], "p_value": p,
+            "n_branches": 64, "n_items": 192}
+    return {"models": models, "alternatives": ["up", "down", "stay"], "n_branches": 64, "comparisons": [test]}
+
+
+@pytest.mark.parametrize("text,no_text,p,verdict", [
+    (0.60, 0.40, 0.001, "Text steered the model significantly:"),
+    (0.60, 0.55, 0.2, "Text was ahead of no-text, but not significantly:"),
+    (0.60, 0.40, None, "Text was ahead of no-text, but not significantly:"),    # too few branch points
+    (0.40, 0.45, 0.3, "Text did not beat no-text here:"),
+])
+def test_the_verdict_says_significant_only_when_the_paired_test_does(text: float, no_text: float,
+                                                                      p: float | None, verdict: str) -> None:
+    from tv2tv.apps.report_html import interpretation
+
+    sentence = interpretation(_verdict_results(text, no_text, p), "15 minutes", "cpu")
+    assert sentence.startswith(verdict)
+    assert "64 branch points x 3 alternatives" in sentence and "paired test p = " in sentence
+    assert ("95% interval [" in sentence) == (p is not None)
+    assert ("run longer" in sentence) == (verdict != "Text steered the model significantly:")
+    with pytest.raises(ValueError, match="no paired test of text against no-text"):
+        interpretation({**_verdict_results(text, no_text, p), "comparisons": []}, "15 minutes", "cpu")
 
 
 @pytest.mark.parametrize("args,match", [(["--env", "ALE/Tennis-v5"], "no built-in controllability suite"),

@@ -13,7 +13,8 @@ from tv2tv.benchmarks.models import CopyLast, load_predictor
 from tv2tv.cli import main
 
 MODEL_KEYS = {"counterfactual_accuracy", "chance", "psnr", "ssim", "probe_follow_rate", "idm_accuracy",
-              "n_branches", "per_alternative", "counterfactual_accuracy_by_step"}
+              "n_branches", "per_alternative", "counterfactual_accuracy_by_step", "per_branch",
+              "counterfactual_accuracy_ci95", "probe_follow_rate_ci95", "idm_accuracy_ci95"}
 
 
 def test_cli_end_to_end_with_copy_last(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -31,11 +32,41 @@ def test_cli_end_to_end_with_copy_last(tmp_path: Path, capsys: pytest.CaptureFix
     assert len(m["psnr"]) == len(m["ssim"]) == 4 and m["chance"] == pytest.approx(1 / 3)
     assert m["probe_follow_rate"] is not None and m["idm_accuracy"] is not None
     assert set(m["per_alternative"]) == {"up", "down", "stay"}
+    assert res["n_alternatives"] == 3 and res["comparisons"] == []      # one model: nothing to compare
+    for rate in ("counterfactual_accuracy", "probe_follow_rate", "idm_accuracy"):
+        assert np.array(m["per_branch"][rate], float).shape == (3, 3), rate
+        low, high = m[f"{rate}_ci95"]
+        assert low - 1e-9 <= m[rate] <= high + 1e-9, rate
     for name in ("report.md", "psnr.png", "ssim.png", "accuracy.png"):
         assert (out / name).stat().st_size > 0
     videos = sorted(p.name for p in (out / "videos").iterdir())
     assert videos == ["branch000_down.mp4", "branch000_stay.mp4", "branch000_up.mp4"]
     assert "| copy-last |" in (out / "report.md").read_text()
+
+
+class _Oracle(CopyLast):
+    def predict(self, branch, scripts, horizon, seed):  # noqa: ANN001, ANN201
+        return branch.truth
+
+
+def test_every_pair_of_models_is_compared(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tv2tv.benchmarks.report import print_table
+
+    res = run_controllability([_Oracle("oracle"), CopyLast()], "ALE/Pong-v5", 3, 4, "pong", 0, tmp_path,
+                              context_frames=4, idm_steps=0, n_videos=0)
+    assert list(res["models"]) == ["oracle", "copy-last"]
+    tests = {t["metric"]: t for t in res["comparisons"]}
+    assert set(tests) == {"counterfactual_accuracy", "probe_follow_rate"}     # no IDM: no IDM test
+    for metric, t in tests.items():
+        assert (t["a"], t["b"], t["n_branches"]) == ("oracle", "copy-last", 3)
+        gap = res["models"]["oracle"][metric] - res["models"]["copy-last"][metric]
+        assert t["difference"] == pytest.approx(gap) and 0 < t["p_value"] <= 1
+    assert tests["counterfactual_accuracy"]["n_items"] == 9
+    assert json.loads((tmp_path / "results.json").read_text())["comparisons"] == res["comparisons"]
+    assert "## Paired comparisons" in (tmp_path / "report.md").read_text()
+    print_table(res)
+    out = " ".join(capsys.readouterr().out.split())
+    assert "3 branch points x 3 alternatives" in out and "paired tests over branch points" in out
 
 
 def test_cli_missing_checkpoint_is_a_clean_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -37,6 +37,7 @@ def test_learning_curves_for_two_variants(pong16: Path, tmp_path: Path) -> None:
         assert len(mine) >= 2                                   # two timed snapshots (the last at the end)
         assert [r["minutes"] for r in mine] == sorted(r["minutes"] for r in mine)
         assert all(0 <= r["cf_accuracy"] <= 1 and r["psnr_h1"] > 0 for r in mine)
+        assert all(len(r["cf_accuracy_ci95"]) == len(r["probe_follow_ci95"]) == 2 for r in mine)
         assert mine[-1]["step"] > mine[0]["step"] > 0
     assert res["chance"] == pytest.approx(1 / 3) and res["n_branches"] == 2
     assert res["copy_last"]["psnr_h1"] > 0 and res["machine"]["cpus"] >= 1

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from tv2tv.benchmarks.models import Branch, CopyLast, Script
 from tv2tv.benchmarks.scorers import (
     PSNR_CAP,
+    compare_models,
     counterfactual_hits,
     frame_psnr,
     hits_from_distances,
@@ -66,6 +67,16 @@ def test_score_model_oracle_and_copy_last() -> None:
     assert copy["per_alternative"]["alt0"]["counterfactual_accuracy"] == 1.0
     assert copy["per_alternative"]["alt2"]["counterfactual_accuracy"] == 0.0
     assert copy["psnr"][0] < PSNR_CAP
+    # Item scores per (branch, alternative) and 95% intervals over branch points.
+    assert oracle["per_branch"]["counterfactual_accuracy"] == [[1.0] * 3] * 3
+    assert oracle["counterfactual_accuracy_ci95"] == [1.0, 1.0] and oracle["probe_follow_rate_ci95"] is None
+    assert copy["per_branch"]["counterfactual_accuracy"] == [[1.0, 0.0, 0.0]] * 3
+    assert copy["per_branch"]["probe_follow_rate"] == [[None] * 3] * 3
+    (t,) = compare_models({"oracle": oracle, "copy-last": copy})      # no probe: one rate to compare
+    assert (t["metric"], t["a"], t["b"]) == ("counterfactual_accuracy", "oracle", "copy-last")
+    assert t["difference"] == pytest.approx(2 / 3) and t["ci95"] == pytest.approx([2 / 3, 2 / 3])
+    assert t["p_value"] == pytest.approx(2 / 8)   # 3 branch points: every sign flip enumerated
+    assert t["n_branches"] == 3 and t["n_items"] == 9
 
 
 def test_score_model_checks_lengths() -> None:
