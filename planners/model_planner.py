@@ -35,7 +35,7 @@ def action_phrases_in(text: str, texter: Any, separator: str = "; ") -> list[str
     """The pieces of ``text`` (split at ``separator``) that ``texter`` parses as actions, in order.
 
     Example:
-        >>> from tv2tv.planners.world_model_env import SyntheticTexter
+        >>> from tv2tv.world_model.synthetic import SyntheticTexter
         >>> action_phrases_in("move up; scored a point; ??", SyntheticTexter())
         ['move up']
     """

@@ -31,11 +31,11 @@ import gymnasium as gym
 import numpy as np
 
 from tv2tv.envs.runner import episode_prefix
-from tv2tv.recorders.store import DatasetMeta
-from tv2tv.types import Episode, Phrase
+from tv2tv.types import Episode
 from tv2tv.world_model.generate import Generator, RolloutSession
 from tv2tv.world_model.interventions import TranscriptEntry
 from tv2tv.world_model.rollout_model import SamplingConfig
+from tv2tv.world_model.texters import texter_for
 
 _SCORED = re.compile(r"\bscored (a|\d+(?:\.\d+)?) points?\b")
 _LOST = re.compile(r"\blost (a|\d+(?:\.\d+)?) points?\b")
@@ -51,52 +51,6 @@ def text_reward(text: str) -> float:
     def total(rx: re.Pattern[str]) -> float:
         return sum(1.0 if m == "a" else float(m) for m in rx.findall(text.lower()))
     return total(_SCORED) - total(_LOST)
-
-
-class SyntheticTexter:
-    """The texter of ``world_model.synthetic`` episodes: one phrase per step."""
-
-    name, version = "synthetic", "1"
-
-    def __init__(self) -> None:
-        from tv2tv.world_model.synthetic import ACTION_TEXT
-        self._phrases = list(ACTION_TEXT)
-
-    def reset(self, obs: Any, info: dict[str, Any]) -> list[Phrase]:
-        return []
-
-    def describe(self, prev_obs: Any, action: Any, obs: Any, info: dict[str, Any]) -> list[Phrase]:
-        return [Phrase(self.action_text(action))]
-
-    def action_text(self, action: Any) -> str:
-        return self._phrases[int(action)]
-
-    def parse(self, text: str) -> int:
-        return self._phrases.index(" ".join(text.lower().split()))
-
-    def action_phrases(self) -> list[str]:
-        return list(self._phrases)
-
-
-def texter_for(meta: DatasetMeta) -> Any:
-    """The texter that wrote a store's text (rebuilt from ``dataset.json``)."""
-    if meta.texter == "synthetic":
-        return SyntheticTexter()
-    if meta.texter == "atari":
-        from tv2tv.envs.registry import get_texter
-        from tv2tv.recorders.record import env_for
-
-        env = env_for(meta)
-        try:
-            return get_texter(env)
-        finally:
-            env.close()
-    if meta.texter == "csgo":  # imported recordings (recorders/csgo_import.py): no game to build
-        from tv2tv.envs.csgo_texter import CSGOTexter
-
-        return CSGOTexter(text_every=int(meta.extra.get("text_every", 8)))
-    raise ValueError(f"no texter {meta.texter!r} for action_mode='action' (store env {meta.env!r}); "
-                     f"use action_mode='text'")
 
 
 class WorldModelEnv(gym.Env[np.ndarray, Any]):

@@ -51,8 +51,8 @@ def warn_unknown_phrases(events: list[Any], gen: Any, context: Any) -> None:
     (``interventions.unknown_phrases``); nothing is checked for a game whose texter cannot be built."""
     import warnings
 
-    from tv2tv.planners.world_model_env import texter_for
     from tv2tv.world_model.interventions import unknown_phrases
+    from tv2tv.world_model.texters import texter_for
 
     if not events or gen.meta is None or not gen.variant.reads_text:
         return

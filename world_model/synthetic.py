@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tv2tv.types import Episode, TextEvent
+from tv2tv.types import Episode, Phrase, TextEvent
 
 if TYPE_CHECKING:
     from tv2tv.recorders.store import DatasetMeta
@@ -128,3 +128,27 @@ def export_random_run(meta: DatasetMeta, out: str | Path, overrides: Sequence[st
     cfg = resolve_config(build_config(TrainConfig, preset, list(overrides)), meta)
     export_world_model(random_model(cfg.model, seed, zero_init_std), cfg, out, meta)
     return Path(out)
+
+
+class SyntheticTexter:
+    """The texter of ``world_model.synthetic`` episodes: one phrase per step."""
+
+    name, version = "synthetic", "1"
+
+    def __init__(self) -> None:
+        self._phrases = list(ACTION_TEXT)
+
+    def reset(self, obs: Any, info: dict[str, Any]) -> list[Phrase]:
+        return []
+
+    def describe(self, prev_obs: Any, action: Any, obs: Any, info: dict[str, Any]) -> list[Phrase]:
+        return [Phrase(self.action_text(action))]
+
+    def action_text(self, action: Any) -> str:
+        return self._phrases[int(action)]
+
+    def parse(self, text: str) -> int:
+        return self._phrases.index(" ".join(text.lower().split()))
+
+    def action_phrases(self) -> list[str]:
+        return list(self._phrases)

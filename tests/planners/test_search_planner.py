@@ -139,7 +139,7 @@ def gen(tiny_run: Path) -> Generator:
 
 
 def _synthetic_ctx(gen: Generator) -> PlanContext:
-    from tv2tv.planners.world_model_env import SyntheticTexter
+    from tv2tv.world_model.synthetic import SyntheticTexter
 
     frames = np.full((4, 16, 16, 3), 16, np.uint8)
     return PlanContext(frames, (TextEvent(1, "move up"), TextEvent(3, "wait")), 3, SyntheticTexter())
