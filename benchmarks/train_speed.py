@@ -32,7 +32,7 @@ from tv2tv.config import build_config
 from tv2tv.progress import progress_bar
 from tv2tv.recorders.store import DatasetMeta, describe_space
 from tv2tv.world_model.config import TrainConfig
-from tv2tv.world_model.data import EpisodeDataModule, resolve_config
+from tv2tv.world_model.data import EpisodeDataModule, resolve_config, with_words
 from tv2tv.world_model.module import WorldModelModule, step_generator
 from tv2tv.world_model.sequence import SequenceBatch, collate_sequences
 from tv2tv.world_model.synthetic import SYNTHETIC_ENV, synthetic_episodes
@@ -65,7 +65,7 @@ def _batch(cfg: TrainConfig, frame_size: int) -> tuple[TrainConfig, SequenceBatc
     dm.setup("fit")
     assert dm.train_set is not None
     batch = collate_sequences([dm.train_set[i] for i in range(cfg.data.batch_size)])
-    return resolve_config(cfg, meta), batch
+    return resolve_config(with_words(cfg, dm.words), meta), batch
 
 
 class _Runner:

@@ -76,6 +76,8 @@ class ModelConfig:
             read the video keys and values as constants in training (the same forward pass; no
             gradient flows from any loss through a text token into the video side).
         vocab_size, token_dim, tokens_per_frame, frames_per_chunk: from data (0 = unresolved).
+        words: the text model's word ids (``tokenizer.learn_words``, from ``sequence.text_words``),
+            learned from the training episodes' texts; rollouts encode text with the same words.
     """
 
     dim: int = 128
@@ -95,6 +97,7 @@ class ModelConfig:
     token_dim: int = 0
     tokens_per_frame: int = 0
     frames_per_chunk: int = 0
+    words: tuple[str, ...] = ()
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming a bad or unresolved field."""
@@ -122,7 +125,11 @@ class SequenceConfig:
         window_frames: frames per training window (a multiple of ``frames_per_chunk``).
         patch: square patch size in pixels (the ``PatchCodec``).
         text_separator: joins the texts placed before one chunk.
-        max_text_bytes: longest text segment before one chunk; longer ones are cut (with a warning).
+        max_text_bytes: most ids (bytes, or words) of the text before one chunk; longer ones are
+            cut (with a warning).
+        text_words: how many of the most frequent words (``tokenizer.learn_words``, two uses at
+            least) of the training episodes' texts become one id each (0: bytes only). Shorter
+            sequences: a faster step.
         context_chunks: leading chunks of each window that carry no flow loss (pure context).
         p_uncond: probability of dropping all text of a window (trains the CFG branch).
         p_noisy_context: probability that a clean chunk copy is slightly noised (exposure bias).
@@ -139,6 +146,7 @@ class SequenceConfig:
     patch: int = 8
     text_separator: str = "; "
     max_text_bytes: int = 96
+    text_words: int = 0
     context_chunks: int = 1
     p_uncond: float = 0.1
     p_noisy_context: float = 0.0
@@ -153,6 +161,8 @@ class SequenceConfig:
                              f"of sequence.frames_per_chunk ({self.frames_per_chunk})")
         if self.patch < 1:
             raise ValueError(f"sequence.patch must be >= 1, got {self.patch}")
+        if self.text_words < 0:
+            raise ValueError(f"sequence.text_words must be >= 0, got {self.text_words}")
         if not 0 <= self.context_chunks < self.window_frames // self.frames_per_chunk:
             raise ValueError(f"sequence.context_chunks must be in [0, chunks per window), got "
                              f"{self.context_chunks}")

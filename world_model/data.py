@@ -27,7 +27,7 @@ from tv2tv.types import Episode
 from tv2tv.world_model.codec import FrameCodec, make_codec
 from tv2tv.world_model.config import TrainConfig
 from tv2tv.world_model.sequence import SequenceBatch, build_sequence, collate_sequences
-from tv2tv.world_model.tokenizer import ByteTokenizer
+from tv2tv.world_model.tokenizer import ByteTokenizer, learn_words
 from tv2tv.world_model.variants import variant_of
 
 # Random windows are indexed by a seed, so the training set is as long as we like.
@@ -35,18 +35,25 @@ RANDOM_ITEMS = 2**62
 
 
 def make_tokenizer(cfg: TrainConfig, meta: DatasetMeta) -> ByteTokenizer:
-    """The tokenizer of a run: action ids only for the ``action-id`` variant."""
-    return variant_of(cfg).tokenizer(meta)
+    """The tokenizer of a run: action ids only for the ``action-id`` variant, the words of
+    ``cfg.model.words`` (``EpisodeDataModule.words``) for the others."""
+    return variant_of(cfg).tokenizer(meta, cfg.model.words)
 
 
 def resolve_config(cfg: TrainConfig, meta: DatasetMeta) -> TrainConfig:
-    """``cfg`` with the data-derived model fields set from the store; validates both."""
+    """``cfg`` with the data-derived model fields set from the store (``model.words`` is the
+    data module's: ``with_words``); validates both."""
     cfg.validate()
     codec = make_codec(cfg.sequence.patch, meta.frame_shape)
     model = replace(cfg.model, vocab_size=make_tokenizer(cfg, meta).vocab_size, token_dim=codec.token_dim,
                     tokens_per_frame=codec.tokens_per_frame, frames_per_chunk=cfg.sequence.frames_per_chunk)
     model.validate()
     return replace(cfg, model=model)
+
+
+def with_words(cfg: TrainConfig, words: tuple[str, ...]) -> TrainConfig:
+    """``cfg`` with ``model.words`` set (``EpisodeDataModule.words``)."""
+    return replace(cfg, model=replace(cfg.model, words=tuple(words)))
 
 
 class WindowEncoder:
@@ -152,6 +159,7 @@ class EpisodeDataModule(L.LightningDataModule):
         self.meta: DatasetMeta | None = meta
         self.train_set: WindowDataset | None = None
         self.val_set: WindowDataset | None = None
+        self.words: tuple[str, ...] = ()   # set by setup: model.words (learned when text_words > 0)
 
     def load(self) -> tuple[list[Episode], DatasetMeta]:
         if self._given is not None:
@@ -177,8 +185,6 @@ class EpisodeDataModule(L.LightningDataModule):
         if longest < w:
             raise ValueError(f"sequence.window_frames={w} is longer than every episode (the longest has "
                              f"{longest} frames); use a shorter window or longer episodes")
-        codec = make_codec(cfg.sequence.patch, meta.frame_shape)
-        encoder = WindowEncoder(cfg, codec, make_tokenizer(cfg, meta), variant_of(cfg).action_start(meta))
         train_idx, val_idx = split_episodes(len(episodes), cfg.data.val_fraction, cfg.seed)
         if cfg.data.val_fraction > 0 and not val_idx:
             warnings.warn("only one episode: no validation split, validation is skipped", stacklevel=2)
@@ -189,6 +195,14 @@ class EpisodeDataModule(L.LightningDataModule):
         if not train_eps:
             raise ValueError(f"no training episode has {w} frames (sequence.window_frames); the held-out "
                              f"episodes are the only long ones: lower data.val_fraction or the window")
+        if not cfg.model.words and cfg.sequence.text_words and variant_of(cfg).reads_text:
+            texts = (e.text for ep in train_eps for e in ep.text_events)
+            self.words = learn_words(texts, cfg.sequence.text_words)
+        else:
+            self.words = tuple(cfg.model.words)
+        cfg = self.cfg = with_words(cfg, self.words)
+        codec = make_codec(cfg.sequence.patch, meta.frame_shape)
+        encoder = WindowEncoder(cfg, codec, make_tokenizer(cfg, meta), variant_of(cfg).action_start(meta))
         self.train_set = WindowDataset(train_eps, encoder, cfg.seed, length=RANDOM_ITEMS)
         val_eps = [episodes[i] for i in val_idx if episodes[i].frames.shape[0] >= w]
         windows = [(i, int(s)) for i, ep in enumerate(val_eps)

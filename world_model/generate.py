@@ -257,9 +257,10 @@ class Generator(RolloutModel):
         if n > MAX_USER_TEXT_BYTES:
             raise ValueError(f"{where} is {n} bytes long; at most {MAX_USER_TEXT_BYTES} bytes go before one "
                              f"chunk (text too long)")
-        if n > self.cfg.sequence.max_text_bytes:
-            warnings.warn(f"{where} is {n} bytes long; the model was trained on at most "
-                          f"sequence.max_text_bytes={self.cfg.sequence.max_text_bytes} bytes before a chunk",
+        ids = len(self.tokenizer.encode(text)) if text else 0
+        if ids > self.cfg.sequence.max_text_bytes:
+            warnings.warn(f"{where} is {ids} ids long; the model was trained on at most "
+                          f"sequence.max_text_bytes={self.cfg.sequence.max_text_bytes} ids before a chunk",
                           stacklevel=3)
 
 

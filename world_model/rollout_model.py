@@ -37,7 +37,7 @@ class SamplingConfig:
     Args:
         temperature: text sampling temperature (0: greedy).
         top_p: nucleus sampling mass in (0, 1].
-        max_text_tokens: bytes the model may write before one chunk; then ``BOF`` is forced
+        max_text_tokens: ids (bytes or words) the model may write before one chunk; then ``BOF`` is forced
             (0: the model writes no text of its own, only interventions are fed).
         ode_steps: flow ODE steps per chunk. method: ``euler``, ``heun`` or ``midpoint``.
         cfg_scale: classifier-free guidance on the text (1: off, one stream).
@@ -108,7 +108,7 @@ class RolloutModel:
             raise ValueError(f"frames {tuple(frame_shape)} with patch {cfg.sequence.patch} give "
                              f"{self.codec.tokens_per_frame}x{self.codec.token_dim} tokens, the model "
                              f"expects {mc.tokens_per_frame}x{mc.token_dim}")
-        self.tokenizer = self.variant.rollout_tokenizer(mc.vocab_size)
+        self.tokenizer = self.variant.rollout_tokenizer(mc)
         self.action_start = self.variant.action_start(meta)
         self.frames_per_chunk, self.n_per_frame = mc.frames_per_chunk, mc.tokens_per_frame
         self.n_per_chunk, self.token_dim = mc.frames_per_chunk * mc.tokens_per_frame, mc.token_dim

@@ -26,7 +26,7 @@ from tv2tv.world_model.rollout_model import SamplingConfig
 FLAG_HELP = {
     "temperature": "text sampling temperature (0: greedy)",
     "top_p": "nucleus sampling mass",
-    "max_text_tokens": "bytes the model may write before a chunk",
+    "max_text_tokens": "ids (bytes or words) the model may write before a chunk",
     "ode_steps": "flow ODE steps per chunk",
     "method": "flow ODE integrator",
     "cfg_scale": "classifier-free guidance on text (1: off)",

@@ -43,7 +43,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from tv2tv.world_model.tokenizer import BOF, BOS, EOF, NUM_BYTES, PAD
+from tv2tv.world_model.tokenizer import ACTION_OFFSET, BOF, BOS, EOF, NUM_BYTES, PAD
 
 IGNORE = -100
 TEXT, VIDEO = 0, 1
@@ -202,14 +202,16 @@ class _Builder:
 
 def _text_targets(tokens: np.ndarray, modality: np.ndarray, is_noisy: np.ndarray,
                   text_loss: bool) -> np.ndarray:
-    """Next clean-stream token where it is a text byte or BOF and follows a text token."""
+    """Next clean-stream token where it is a text byte, a word (ids from ``ACTION_OFFSET``: only
+    action-id has other ids there, and it has no text loss) or BOF and follows a text token."""
     target = np.full(len(tokens), IGNORE, np.int64)
     if not text_loss:
         return target
     clean = np.flatnonzero(~is_noisy)
     cur, nxt = clean[:-1], clean[1:]
     nxt_tok = tokens[nxt]
-    keep = (modality[cur] == TEXT) & (modality[nxt] == TEXT) & ((nxt_tok < NUM_BYTES) | (nxt_tok == BOF))
+    is_text = (nxt_tok < NUM_BYTES) | (nxt_tok == BOF) | (nxt_tok >= ACTION_OFFSET)
+    keep = (modality[cur] == TEXT) & (modality[nxt] == TEXT) & is_text
     target[cur[keep]] = nxt_tok[keep]
     return target
 

@@ -42,7 +42,7 @@ from tv2tv.world_model.interventions import TranscriptEntry
 from tv2tv.world_model.mot import MoT, MoTOutput
 from tv2tv.world_model.rollout_model import RolloutModel, sample_tokens
 from tv2tv.world_model.sequence import TEXT, VIDEO, ModelInput, build_sequence, chunk_anchor, plan_ids
-from tv2tv.world_model.tokenizer import BOF, BOS, EOF, NUM_BYTES, PAD
+from tv2tv.world_model.tokenizer import BOF, BOS, EOF, PAD
 
 CHUNK = -1  # marks a video chunk in ``Rollout.tokens``
 # The user text of each chunk a plan-first session generates: per chunk, one text for every
@@ -354,7 +354,7 @@ class RolloutSession:
         return wrote
 
     def _sample(self, rows: list[int]) -> list[int]:
-        """One sampled id (a byte other than NUL, or BOF) for each element in ``rows``.
+        """One sampled id (a byte other than NUL, a word, or BOF) for each element in ``rows``.
 
         NUL is never text (``TextEvent`` refuses it: the store could not keep it), so a model
         is not allowed to write it either.
@@ -362,8 +362,7 @@ class RolloutSession:
         s = self.gen.sampling
         logits = self.logits[rows].float()
         allowed = torch.full_like(logits[0], float("-inf"))
-        allowed[1:NUM_BYTES] = 0.0
-        allowed[BOF] = 0.0
+        allowed[self.gen.tokenizer.writable] = 0.0
         u = torch.stack([torch.rand((), generator=self.rngs[i]) for i in rows])
         return sample_tokens(logits + allowed, s.temperature, s.top_p, u).tolist()
 

@@ -58,7 +58,7 @@ from tv2tv.world_model.checkpoint import (
     read_weights,
 )
 from tv2tv.world_model.config import TrainConfig, check_precision
-from tv2tv.world_model.data import EpisodeDataModule, resolve_config
+from tv2tv.world_model.data import EpisodeDataModule, resolve_config, with_words
 from tv2tv.world_model.logs import check_logger, make_logger, quiet_lightning
 from tv2tv.world_model.module import WorldModelModule
 
@@ -351,7 +351,7 @@ def train(cfg: TrainConfig, run_dir: str | os.PathLike[str], launch: LaunchConfi
     dm = datamodule or EpisodeDataModule(cfg)
     dm.setup("fit")                      # fail on bad data before any process is started
     assert dm.meta is not None
-    cfg = resolve_config(cfg, dm.meta)
+    cfg = resolve_config(with_words(cfg, dm.words), dm.meta)
     dm.cfg = cfg
     check_precision(launch.precision or cfg.precision)
     if resume:

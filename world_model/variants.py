@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from tv2tv.recorders.store import DatasetMeta
 from tv2tv.types import Episode
-from tv2tv.world_model.config import VARIANTS, SequenceConfig, TrainConfig
+from tv2tv.world_model.config import VARIANTS, ModelConfig, SequenceConfig, TrainConfig
 from tv2tv.world_model.sequence import Layout
 from tv2tv.world_model.tokenizer import ACTION_OFFSET, ByteTokenizer
 
@@ -80,13 +80,18 @@ class Variant:
             ids = ids[:seq.max_text_bytes]
         return ids
 
-    def tokenizer(self, meta: DatasetMeta) -> ByteTokenizer:
-        """The tokenizer of a run on the store ``meta`` (action ids only for ``action-id``)."""
-        return ByteTokenizer()
+    def tokenizer(self, meta: DatasetMeta, words: tuple[str, ...] = ()) -> ByteTokenizer:
+        """The tokenizer of a run on the store ``meta`` (action ids only for ``action-id``;
+        ``words``, from ``ModelConfig.words``, only for variants that read text)."""
+        return ByteTokenizer(words=words)
 
-    def rollout_tokenizer(self, vocab_size: int) -> ByteTokenizer:
-        """The tokenizer of a trained network with ``vocab_size`` ids."""
-        return ByteTokenizer()
+    def rollout_tokenizer(self, model: ModelConfig) -> ByteTokenizer:
+        """The tokenizer of a trained network (its ``vocab_size`` and ``words``)."""
+        tok = ByteTokenizer(words=model.words)
+        if tok.vocab_size != model.vocab_size:
+            raise ValueError(f"model.vocab_size {model.vocab_size} does not fit a {self.name} tokenizer "
+                             f"with {len(model.words)} words ({tok.vocab_size} ids)")
+        return tok
 
     def action_start(self, meta: DatasetMeta | None) -> int:
         """The env id of action 0 (``Discrete.start``), 0 for variants without actions."""
@@ -119,14 +124,16 @@ class ActionId(Variant):
         return [tok.action(int(ep.actions[i - 1]) - action_start if i >= 1 else -1)
                 for i in range(lo, lo + frames)]
 
-    def tokenizer(self, meta: DatasetMeta) -> ByteTokenizer:
+    def tokenizer(self, meta: DatasetMeta, words: tuple[str, ...] = ()) -> ByteTokenizer:
+        if words:
+            raise ValueError("an action-id model reads action ids, not words: model.words must be empty")
         return ByteTokenizer(_discrete(meta)[0])
 
-    def rollout_tokenizer(self, vocab_size: int) -> ByteTokenizer:
-        n = vocab_size - ACTION_OFFSET - 1      # the tokenizer adds n + 1 action ids
+    def rollout_tokenizer(self, model: ModelConfig) -> ByteTokenizer:
+        n = model.vocab_size - ACTION_OFFSET - 1      # the tokenizer adds n + 1 action ids
         if n < 1:
             raise ValueError(f"an action-id model needs action ids in its vocabulary; "
-                             f"vocab_size {vocab_size} has none")
+                             f"vocab_size {model.vocab_size} has none")
         return ByteTokenizer(n)
 
     def action_start(self, meta: DatasetMeta | None) -> int:

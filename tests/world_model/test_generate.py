@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 import torch
 
 from tv2tv.recorders.store import EpisodeStore
-from tv2tv.world_model.data import WindowEncoder, resolve_config
+from tv2tv.world_model.data import EpisodeDataModule, WindowEncoder, resolve_config, with_words
 from tv2tv.world_model.generate import CHUNK, Generator
 from tv2tv.world_model.interventions import TranscriptEntry, parse_script
 from tv2tv.world_model.rollout_model import SamplingConfig, sample_token, sample_tokens
@@ -61,6 +62,42 @@ def test_intervention_in_transcript_and_tokens(parts) -> None:
     user = ByteTokenizer().encode("move down")
     chunk2 = marks[k + 2]                             # generated chunk 2 holds frames 4 and 5
     assert toks[chunk2 - len(user) - 2:chunk2] == [EOF, *user, BOF]
+
+
+def test_a_model_with_words_places_them_as_in_training(tiny_cfg, synthetic_store) -> None:
+    """``sequence.text_words``: the words are learned from the training texts, saved in the config,
+    and a rollout's context, its interventions and its cached and uncached passes use them."""
+    cfg = replace(tiny_cfg, sequence=replace(tiny_cfg.sequence, text_words=8))
+    dm = EpisodeDataModule(cfg)
+    dm.setup("fit")
+    assert set(dm.words) == {"move", " up", " down", "wait"} and dm.cfg.model.words == dm.words
+    cfg = resolve_config(with_words(cfg, dm.words), dm.meta)
+    assert cfg.model.vocab_size == 260 + 4
+    model = random_model(cfg.model, zero_init_std=0.05)
+    ep = EpisodeStore.open(synthetic_store).load(0)
+    parts = (model, cfg, dm.meta, ep)
+    gen = make_gen(parts)
+    assert gen.tokenizer.words == dm.words
+    _, texts, _, _ = gen.context(ep)
+    enc = dm.train_set.encoder
+    start = ep.frames.shape[0] % cfg.sequence.frames_per_chunk
+    assert texts == [enc.chunk_text(ep, start, k) for k in range(len(texts))]
+    assert any(i >= 260 for t in texts for i in t)                       # words, not only bytes
+    outs = [make_gen(parts, use_cache=c).generate(ep.frames[:3], 6, parse_script("2: move up"), seed=3)
+            for c in (True, False)]
+    assert outs[0].tokens == outs[1].tokens and outs[0].transcripts == outs[1].transcripts
+    move_up = gen.tokenizer.encode("move up")
+    assert len(move_up) == 2
+    toks = outs[0].tokens[0]
+    assert any(toks[i:i + 4] == [EOF, *move_up, BOF] for i in range(len(toks)))
+    assert TranscriptEntry(2, "move up", "user") in outs[0].transcripts[0]
+    # what training saw is counted in ids: "move up" is 7 bytes but 2 ids, "move sideways" 10 ids
+    short = make_gen((model, replace(cfg, sequence=replace(cfg.sequence, max_text_bytes=4)), dm.meta, ep))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        short.generate(ep.frames[:3], 2, parse_script("0: move up"), seed=0)
+    with pytest.warns(UserWarning, match="is 10 ids long"):
+        short.generate(ep.frames[:3], 2, parse_script("0: move sideways"), seed=0)
 
 
 def test_batch_element_equals_single_rollout(parts) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from tv2tv.recorders.store import DatasetMeta
 from tv2tv.types import Episode, TextEvent
-from tv2tv.world_model.config import VARIANTS, SequenceConfig, TrainConfig
+from tv2tv.world_model.config import VARIANTS, ModelConfig, SequenceConfig, TrainConfig
 from tv2tv.world_model.tokenizer import ACTION_OFFSET, ByteTokenizer
 from tv2tv.world_model.variants import variant_of
 
@@ -39,7 +39,8 @@ def test_no_text_places_nothing_and_action_id_the_actions_that_led_to_each_frame
     v = variant_of("action-id")
     tok = v.tokenizer(META)
     start = v.action_start(META)
-    assert (tok.num_actions, start) == (3, 1) and v.rollout_tokenizer(tok.vocab_size) == tok
+    assert (tok.num_actions, start) == (3, 1)
+    assert v.rollout_tokenizer(ModelConfig(vocab_size=tok.vocab_size)) == tok
     # frame 0 has no action before it; frame i follows ep.actions[i - 1] (env ids from start=1)
     assert v.chunk_ids(ep, 0, 2, tok, SEQ, start) == [tok.no_action, ACTION_OFFSET + 2]
     assert v.chunk_ids(ep, 2, 2, tok, SEQ, start) == [ACTION_OFFSET + 0, ACTION_OFFSET + 1]
@@ -61,4 +62,8 @@ def test_errors_name_the_bad_value() -> None:
     with pytest.raises(ValueError, match="Discrete"):
         variant_of("action-id").tokenizer(DatasetMeta("x", (4, 4, 3), {"type": "Box"}, "t", "1"))
     with pytest.raises(ValueError, match="vocab_size 260"):
-        variant_of("action-id").rollout_tokenizer(260)
+        variant_of("action-id").rollout_tokenizer(ModelConfig(vocab_size=260))
+    with pytest.raises(ValueError, match="not words"):
+        variant_of("action-id").tokenizer(META, ("move",))
+    with pytest.raises(ValueError, match="vocab_size 260 does not fit a text tokenizer with 1 words"):
+        variant_of("text").rollout_tokenizer(ModelConfig(vocab_size=260, words=("move",)))

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tv2tv.world_model.codec import FrameCodec, PatchCodec
-from tv2tv.world_model.tokenizer import ACTION_OFFSET, BOF, BOS, EOF, PAD, ByteTokenizer
+from tv2tv.world_model.tokenizer import ACTION_OFFSET, BOF, BOS, EOF, PAD, ByteTokenizer, learn_words
 
 
 @given(st.text(max_size=40))
@@ -18,6 +18,42 @@ def test_tokenizer_round_trip(text: str) -> None:
     ids = tok.encode(text)
     assert all(0 <= i < 256 for i in ids)
     assert tok.decode([BOS, *ids, BOF, EOF, PAD]) == text
+
+
+WORDS = ByteTokenizer(words=("move", " paddle", " up", " down", "up", ";;"))
+
+
+@settings(deadline=None)
+@given(st.text(max_size=40)
+       | st.lists(st.sampled_from(["move", " paddle", " up", "up", "; ", ";;;", "é", " x"])).map("".join))
+def test_words_round_trip_and_any_text_still_encodes(text: str) -> None:
+    ids = WORDS.encode(text)
+    assert all(0 <= i < WORDS.vocab_size and i not in (BOS, BOF, EOF, PAD) for i in ids)
+    assert WORDS.decode([BOS, *ids, BOF]) == text
+    assert len(ids) <= len(text.encode("utf-8"))
+
+
+def test_a_known_phrase_is_one_id_per_word_and_the_rest_bytes() -> None:
+    tok = ByteTokenizer(words=learn_words(["move paddle up", "move paddle down", "move paddle up"], 16))
+    assert tok.words == (" paddle", "move", " up")      # most used first, ties by string; " down": once
+    assert tok.encode("move paddle up") == [ACTION_OFFSET + 1, ACTION_OFFSET, ACTION_OFFSET + 2]
+    assert tok.encode("move paddle down") == [ACTION_OFFSET + 1, ACTION_OFFSET, *b" down"]
+    assert tok.encode("moveup") == list(b"moveup")                # a word only where the piece is whole
+    assert tok.vocab_size == ACTION_OFFSET + 3
+    words = {ACTION_OFFSET, ACTION_OFFSET + 1, ACTION_OFFSET + 2}
+    assert set(tok.writable) == set(range(1, 256)) | words | {BOF}
+    assert learn_words(["a b a b a"], 1, min_count=1) == (" a",) and learn_words(["x"], 0) == ()
+
+
+@pytest.mark.parametrize("kwargs, match", [({"words": ("up", "up")}, "distinct"),
+                                           ({"words": ("u",)}, "longer than one byte"),
+                                           ({"words": ("move up",)}, "one piece"),
+                                           ({"words": ("up",), "num_actions": 3}, "not both")])
+def test_bad_words_are_refused(kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        ByteTokenizer(**kwargs)
+    with pytest.raises(ValueError, match="min_count"):
+        learn_words([], 4, min_count=0)
 
 
 def test_tokenizer_specials_and_actions() -> None:

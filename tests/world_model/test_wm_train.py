@@ -14,6 +14,7 @@ import torch
 
 from tv2tv.cli import main
 from tv2tv.world_model.checkpoint import load_world_model, read_weights
+from tv2tv.world_model.generate import Generator
 from tv2tv.world_model.train import LaunchConfig, train
 
 # Small enough for seconds per run on a loaded 2-core machine.
@@ -87,6 +88,20 @@ def test_export_round_trip_and_load_errors(make_cfg, synthetic_store: Path, tmp_
     (run / "config.json").write_text(json.dumps(doc))
     with pytest.raises(ValueError, match="do not fit its config"):
         load_world_model(run)
+
+
+def test_words_are_learned_once_saved_with_the_run_and_used_by_its_rollouts(make_cfg, synthetic_store: Path,
+                                                                           tmp_path: Path) -> None:
+    words = ("sequence.text_words=3", "optim.schedule_steps=3")
+    run = _train(make_cfg, synthetic_store, tmp_path / "words", "max_steps=2", *words)
+    _, cfg = load_world_model(run, expect_variant="text")
+    assert len(cfg.model.words) == 3 and cfg.model.vocab_size == 260 + 3   # the 3 most used of 4
+    assert set(cfg.model.words) <= {"move", " up", " down", "wait"}
+    gen = Generator.from_run(run)
+    assert gen.tokenizer.words == cfg.model.words
+    # a resume learns the same words from the same episodes and continues
+    _train(make_cfg, synthetic_store, run, "max_steps=3", *words, resume=True)
+    assert load_world_model(run)[1].model.words == cfg.model.words
 
 
 def test_cli_trains_and_rejects_bad_input(synthetic_store: Path, tmp_path: Path,
