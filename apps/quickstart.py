@@ -10,8 +10,14 @@ Six stages, each writing into ``--out``::
     stages.json                what finished, with the settings that produced it
     manifest.json              every file the quickstart wrote (``tv2tv.manifest``)
 
-``--minutes`` is split across the stages (``SHARES``); training is stopped by the clock, the other
-stages are sized from the budget. Time a stage saves or overruns moves on to the next one.
+The runner takes any variants (``QuickstartConfig.variants``): one ``train-<variant>`` stage each, and
+every variant is rolled out, benchmarked and reported. The quickstart trains ``text`` and ``no-text``;
+``tv2tv bench ablation`` (``tv2tv.apps.ablation``) runs the same stages for all four variants.
+
+``--minutes`` is split across the stages (``SHARES``; the trainings share ``TRAIN_SHARE`` equally);
+training is stopped by the clock, the other stages are sized from the budget. Every training gets
+exactly its share, so the variants train for the same time; what another stage saves or overruns
+moves on to the next stage that is not a training.
 Re-running skips every stage already done with the same settings; an interrupted training stage
 resumes from its ``last.ckpt``; a changed setting redoes that stage and everything after it.
 A finished model keeps only ``last.ckpt`` (``tv2tv train --resume`` continues it) and its export.
@@ -41,12 +47,12 @@ from rich.console import Console
 from rich.markup import escape
 
 from tv2tv.apps.quickstart_plan import (
-    DEPENDS,
+    DEFAULT_VARIANTS,
     DEVICES,
-    OUTPUTS,
     OWNER,
-    STAGES,
+    TRAIN_PREFIX,
     Context,
+    Plan,
     QuickstartConfig,
     StageLog,
     fingerprint,
@@ -58,8 +64,14 @@ from tv2tv.apps.report_html import stage_report
 from tv2tv.manifest import Manifest
 
 STAGE_FUNCTIONS: dict[str, Callable[[Context], dict[str, Any]]] = {
-    "record": stage_record, "train-text": stage_train("text"), "train-no-text": stage_train("no-text"),
-    "rollouts": stage_rollouts, "benchmark": stage_benchmark, "report": stage_report}
+    "record": stage_record, "rollouts": stage_rollouts, "benchmark": stage_benchmark, "report": stage_report}
+
+
+def stage_function(stage: str) -> Callable[[Context], dict[str, Any]]:
+    """The work of ``stage``: ``train-<variant>`` trains that variant, the others are fixed."""
+    if stage.startswith(TRAIN_PREFIX):
+        return stage_train(stage.removeprefix(TRAIN_PREFIX))
+    return STAGE_FUNCTIONS[stage]
 
 
 def _fmt_s(s: float) -> str:
@@ -78,17 +90,17 @@ def run_quickstart(cfg: QuickstartConfig, console: Console | None = None) -> dic
     console = console or Console(stderr=True)
     plan = make_plan(cfg)
     manifest = Manifest(cfg.out, OWNER)
-    manifest.check(dict.fromkeys(rel for rels in OUTPUTS.values() for rel in rels))
+    manifest.check(dict.fromkeys(rel for rels in plan.outputs.values() for rel in rels))
     cfg.out.mkdir(parents=True, exist_ok=True)
     log = StageLog(cfg.out)
     start = time.perf_counter()
     total = sum(plan.budget_s.values())
     carry = 0.0  # seconds saved (+) or overrun (-) by the stages run so far in this session
-    for k, stage in enumerate(STAGES, 1):
+    for k, stage in enumerate(plan.stages, 1):
         settings = stage_settings(cfg, plan, stage)
         # Each finished stage gets a fresh token; a stage is stale when an input's token changed.
-        key, inputs = fingerprint(settings), {d: log.stages[d]["token"] for d in DEPENDS[stage]}
-        head = f"[{k}/{len(STAGES)}] {stage}"
+        key, inputs = fingerprint(settings), {d: log.stages[d]["token"] for d in plan.depends[stage]}
+        head = f"[{k}/{len(plan.stages)}] {stage}"
         elapsed = time.perf_counter() - start
         if not cfg.force and log.done(stage, key, inputs):
             console.print(f"[dim]{head}: done, skipped[/dim]")
@@ -98,24 +110,29 @@ def run_quickstart(cfg: QuickstartConfig, console: Console | None = None) -> dic
             and old.get("inputs") == inputs and not cfg.force
         if old:
             console.print(f"[yellow]{head}: {escape(_why_redo(old, settings, inputs, cfg.force))}[/yellow]")
-        allot = max(plan.budget_s[stage] + carry, 0.25 * plan.budget_s[stage])
+        training = stage.startswith(TRAIN_PREFIX)
+        # Every training gets exactly its share (equal compute); what the others save or overrun
+        # moves on past the trainings to the next stage.
+        allot = plan.budget_s[stage] if training else max(plan.budget_s[stage] + carry,
+                                                          0.25 * plan.budget_s[stage])
         console.rule(f"{head} · budget ~{_fmt_s(allot)} · elapsed {_fmt_s(elapsed)} · "
                      f"budget left {_fmt_s(total - elapsed)}")
         log.mark(stage, status="running", settings=settings, fingerprint=key, inputs=inputs, outputs={},
                  seconds=None, finished_at=None, token=None)
-        for rel in OUTPUTS[stage]:
+        for rel in plan.outputs[stage]:
             manifest.claim(rel)
         t0 = time.perf_counter()
-        outputs = STAGE_FUNCTIONS[stage](Context(cfg, plan, console, log, manifest, allot, resume))
+        outputs = stage_function(stage)(Context(cfg, plan, console, log, manifest, allot, resume))
         took = time.perf_counter() - t0
-        for rel in OUTPUTS[stage]:
+        for rel in plan.outputs[stage]:
             manifest.record(rel)
-        carry = allot - took if stage != "report" else carry
+        if stage != "report":
+            carry = (carry if training else 0.0) + allot - took
         log.mark(stage, status="done", outputs=outputs, seconds=round(took, 1), token=uuid.uuid4().hex[:12],
                  finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
         console.print(f"[green]{head}: done in {_fmt_s(took)}[/green]")
     results = json.loads(cfg.out.joinpath("results.json").read_text())
-    _print_summary(results, cfg, log, console)
+    _print_summary(results, cfg, plan, log)
     return {"results": results, "report": cfg.out / "report.html", "stages": log.stages}
 
 
@@ -136,15 +153,15 @@ def _why_redo(old: dict[str, Any], settings: dict[str, Any], inputs: dict[str, s
     return "its outputs are missing: redoing it"
 
 
-def _print_summary(results: dict[str, Any], cfg: QuickstartConfig, log: StageLog, console: Console) -> None:
+def _print_summary(results: dict[str, Any], cfg: QuickstartConfig, plan: Plan, log: StageLog) -> None:
     from rich.table import Table
 
     from tv2tv.benchmarks.report import print_table
 
-    times = Table(title="quickstart stages")
+    times = Table(title=f"{cfg.name} stages")
     times.add_column("stage")
     times.add_column("wall time", justify="right")
-    for stage in STAGES:
+    for stage in plan.stages:
         times.add_row(stage, _fmt_s(log.stages.get(stage, {}).get("seconds", 0.0)))
     out = Console()
     out.print(times)
@@ -163,23 +180,31 @@ def register(sub: Any) -> None:
         description="Record gameplay with text, train the text model and the no-text baseline, roll them "
                     "out with text interventions, score controllability against the real game and write "
                     "report.html/report.md. Re-running resumes finished stages.")
+    add_run_flags(p, minutes=15.0, out="runs/quickstart")
+    p.set_defaults(func=handle, app="quickstart", variants=",".join(DEFAULT_VARIANTS))
+
+
+def add_run_flags(p: argparse.ArgumentParser, minutes: float, out: str) -> None:
+    """The flags of ``tv2tv quickstart``, shared by ``tv2tv bench ablation`` (``tv2tv.apps.ablation``)."""
     p.add_argument("--env", default="ALE/Pong-v5",
                    help="game with a built-in suite (ALE/Pong-v5, ALE/Breakout-v5)")
-    p.add_argument("--minutes", type=float, default=15.0, help="total time budget in minutes (default 15)")
-    p.add_argument("--out", default="runs/quickstart", help="output directory (default runs/quickstart)")
+    p.add_argument("--minutes", type=float, default=minutes,
+                   help=f"total time budget in minutes (default {minutes:g})")
+    p.add_argument("--out", default=out, help=f"output directory (default {out})")
     p.add_argument("--seed", type=int, default=0, help="seed of recording, training and rollouts")
     p.add_argument("--smoke", action="store_true",
                    help="seconds-sized run of every stage (tests, a first look)")
     p.add_argument("--device", choices=DEVICES, default="auto", help="auto: the GPU when there is one")
     p.add_argument("--force", action="store_true", help="redo every stage, even those already done")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (for logs)")
-    p.set_defaults(func=_handle)
 
 
-def _handle(args: argparse.Namespace) -> int:
+def handle(args: argparse.Namespace) -> int:
+    """Run the stages for ``args``: the flags of ``add_run_flags``, ``app`` (the command's name) and
+    ``variants`` (comma-separated)."""
     cfg = QuickstartConfig(env=args.env, minutes=args.minutes, out=Path(args.out), seed=args.seed,
                            smoke=args.smoke, device=args.device, force=args.force,
-                           progress=not args.no_progress)
+                           progress=not args.no_progress,
+                           variants=tuple(v.strip() for v in args.variants.split(",")), name=args.app)
     run_quickstart(cfg)
     return 0
-

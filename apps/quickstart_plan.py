@@ -1,13 +1,16 @@
 """What ``tv2tv quickstart`` runs: its config, the plan derived from it, the stage log and the
 context each stage gets (``tv2tv.apps.quickstart`` runs the stages, README "Quickstart").
 
+The stages are ``record``, one ``train-<variant>`` per variant of ``QuickstartConfig.variants``
+(``text`` and ``no-text`` for the quickstart, every variant for ``tv2tv bench ablation``),
+``rollouts``, ``benchmark`` and ``report`` (``Plan.stages``, ``Plan.depends``, ``Plan.outputs``).
 A stage is redone when its settings (``stage_settings``, hashed by ``fingerprint``) or an
 upstream stage's result changed; ``OUT/stages.json`` (``StageLog``) remembers what finished.
 
 Example:
     >>> plan = make_plan(QuickstartConfig(smoke=True, device="cpu"))
-    >>> plan.suite, plan.n_branches
-    ('pong', 2)
+    >>> plan.suite, plan.n_branches, plan.stages[1:3]
+    ('pong', 2, ('train-text', 'train-no-text'))
 """
 
 from __future__ import annotations
@@ -22,28 +25,20 @@ from rich.console import Console
 
 from tv2tv.config import check_int
 from tv2tv.manifest import Manifest
+from tv2tv.world_model.config import VARIANTS
 
-STAGES = ("record", "train-text", "train-no-text", "rollouts", "benchmark", "report")
-DEPENDS: dict[str, tuple[str, ...]] = {
-    "record": (), "train-text": ("record",), "train-no-text": ("record",),
-    "rollouts": ("record", "train-text", "train-no-text"), "benchmark": ("train-text", "train-no-text"),
-    "report": ("record", "train-text", "train-no-text", "rollouts", "benchmark"),
-}
+DEFAULT_VARIANTS = ("text", "no-text")  # the quickstart's; ``tv2tv bench ablation`` trains more
+TRAIN_PREFIX = "train-"  # one training stage per variant: train-text, train-no-text, ...
 # Share of --minutes per stage, from a run of the defaults on 2 idle CPU cores (15 minutes: record
-# 0:11, rollouts 0:02, 64 branch points with the IDM 1:13, report 0:02); training gets the rest.
-SHARES = {"record": 0.02, "train-text": 0.41, "train-no-text": 0.41, "rollouts": 0.02, "benchmark": 0.11,
-          "report": 0.03}
+# 0:11, rollouts 0:02, 64 branch points with the IDM 1:13, report 0:02); the trainings share the
+# rest (TRAIN_SHARE) equally: every variant gets the same CPU-minutes.
+SHARES = {"record": 0.02, "rollouts": 0.02, "benchmark": 0.11, "report": 0.03}
+TRAIN_SHARE = 0.82
+assert abs(sum(SHARES.values()) + TRAIN_SHARE - 1.0) < 1e-9, "the shares must add up to --minutes"
 DEVICES = ("auto", "cpu", "gpu")
 TEXT_EVERY = 2           # the action text is written every second step, as in the measured stores
 STAGES_FORMAT = "tv2tv-quickstart-stages"
-OWNER = "tv2tv quickstart"  # in manifest.json
-# What each stage writes into, relative to --out (claimed in manifest.json before the stage runs).
-# The report transcodes the benchmark's videos, so it writes into bench/ too.
-OUTPUTS: dict[str, tuple[str, ...]] = {
-    "record": ("data",), "train-text": ("runs/text",), "train-no-text": ("runs/no-text",),
-    "rollouts": ("rollouts",), "benchmark": ("bench",),
-    "report": ("bench", "results.json", "report.md", "report.html"),
-}
+OWNER = "tv2tv quickstart"  # in manifest.json, for the ablation too (it runs the same stages)
 # Small model and data for --smoke: every stage runs, in seconds.
 SMOKE_OVERRIDES = ("model.dim=32", "model.depth=2", "model.heads=2", "sequence.window_frames=4",
                    "sequence.patch=16", "data.batch_size=2", "max_steps=2", "optim.warmup_steps=1",
@@ -63,6 +58,10 @@ class QuickstartConfig:
         device: ``auto`` (the GPU when there is one), ``cpu`` or ``gpu``.
         force: redo every stage even when done with the same settings.
         progress: progress bars (off for logs).
+        variants: the world-model variants trained (``tv2tv.world_model.config.VARIANTS``), one at a
+            time, each for the same share of ``minutes``; the first is the one the others are
+            compared with, unless ``text`` is among them.
+        name: the command, in the report's title (``quickstart``, ``ablation``).
     """
 
     env: str = "ALE/Pong-v5"
@@ -73,9 +72,19 @@ class QuickstartConfig:
     device: str = "auto"
     force: bool = False
     progress: bool = True
+    variants: tuple[str, ...] = DEFAULT_VARIANTS
+    name: str = "quickstart"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "out", Path(self.out))
+        object.__setattr__(self, "variants", tuple(self.variants))
+        bad = [v for v in self.variants if v not in VARIANTS]
+        if bad or not self.variants:
+            raise ValueError(f"variants must be one or more of {', '.join(VARIANTS)}, got "
+                             f"{', '.join(map(repr, bad or self.variants)) or 'none'}")
+        repeated = sorted({v for v in self.variants if self.variants.count(v) > 1})
+        if repeated:
+            raise ValueError(f"variants must differ, got {', '.join(map(repr, repeated))} more than once")
         if isinstance(self.minutes, bool) or not isinstance(self.minutes, (int, float)) \
                 or not self.minutes > 0:
             raise ValueError(f"minutes must be a number > 0, got {self.minutes!r}")
@@ -86,9 +95,18 @@ class QuickstartConfig:
 
 @dataclass(frozen=True)
 class Plan:
-    """Everything the stages do, derived from a ``QuickstartConfig`` (``make_plan``)."""
+    """Everything the stages do, derived from a ``QuickstartConfig`` (``make_plan``).
+
+    ``stages`` in order; ``depends``: the stages whose results each one reads; ``outputs``: what each
+    writes into, relative to ``--out`` (claimed in ``manifest.json`` before the stage runs; the
+    report transcodes the benchmark's videos, so it writes into ``bench/`` too).
+    """
 
     env: str
+    variants: tuple[str, ...]
+    stages: tuple[str, ...]
+    depends: dict[str, tuple[str, ...]]
+    outputs: dict[str, tuple[str, ...]]
     suite: str
     policy: str
     frameskip: int
@@ -143,6 +161,9 @@ def make_plan(cfg: QuickstartConfig) -> Plan:
                                          else "sticky")
     texts = [a.steps[0][1] for a in suite.alternatives]
     accelerator, gen_device = _resolve_device(cfg.device)
+    trains = tuple(f"{TRAIN_PREFIX}{v}" for v in cfg.variants)
+    shares = {"record": SHARES["record"], **dict.fromkeys(trains, TRAIN_SHARE / len(trains)),
+              **{k: SHARES[k] for k in ("rollouts", "benchmark", "report")}}
     m, smoke = float(cfg.minutes), cfg.smoke
     frames = 4 if smoke else 24
     every = max(1, frames // len(texts))
@@ -159,7 +180,13 @@ def make_plan(cfg: QuickstartConfig) -> Plan:
         "sequence.p_noisy_context=0.0",
         f"ckpt_every_steps={500 if accelerator == 'gpu' else 50}")  # so an interrupted run resumes
     plan = Plan(
-        env=cfg.env, suite=game, policy=policy, frameskip=4 if cfg.env.startswith("ALE/") else 1,
+        env=cfg.env, variants=cfg.variants, stages=tuple(shares),
+        depends={"record": (), **dict.fromkeys(trains, ("record",)), "rollouts": ("record", *trains),
+                 "benchmark": trains, "report": ("record", *trains, "rollouts", "benchmark")},
+        outputs={"record": ("data",), **{t: (f"runs/{v}",) for t, v in zip(trains, cfg.variants)},
+                 "rollouts": ("rollouts",), "benchmark": ("bench",),
+                 "report": ("bench", "results.json", "report.md", "report.html")},
+        suite=game, policy=policy, frameskip=4 if cfg.env.startswith("ALE/") else 1,
         # A third scripted player, two thirds sticky-random play (README, "Learning control"): the
         # scripted player's action follows from the frames, so alone it teaches the model to ignore
         # the text; sticky play holds actions as the benchmark's alternatives do. Frames stay in
@@ -176,7 +203,7 @@ def make_plan(cfg: QuickstartConfig) -> Plan:
         context_frames=4 if smoke else 8, bench_seed=cfg.seed + 1000, idm_steps=5 if smoke else 300,
         # The IDM needs ~250 steps to start separating Pong's paddle moves (benchmarks/idm.py).
         idm_collect_steps=200 if smoke else 2000, n_videos=1 if smoke else 2, accelerator=accelerator,
-        gen_device=gen_device, budget_s={k: v * (0.5 if smoke else m) * 60 for k, v in SHARES.items()})
+        gen_device=gen_device, budget_s={k: v * (0.5 if smoke else m) * 60 for k, v in shares.items()})
     return plan
 
 
@@ -223,18 +250,22 @@ BENCH_RESULTS_FORMAT = 2
 def stage_settings(cfg: QuickstartConfig, plan: Plan, stage: str) -> dict[str, Any]:
     """The settings that decide a stage's outputs (a change redoes it and its dependents)."""
     p = asdict(plan)
-    keys = {
+    training = stage.startswith(TRAIN_PREFIX)
+    keys = ("train_overrides", "accelerator") if training else {
         "record": ("env", "policy", "frameskip", "record_steps", "sticky_steps", "text_every",
                    "max_episode_steps"),
-        "train-text": ("train_overrides", "accelerator"), "train-no-text": ("train_overrides", "accelerator"),
         "rollouts": ("rollout_frames", "rollout_scripts", "sampling"),
         "benchmark": ("suite", "sampling", "n_branches", "horizon", "context_frames", "bench_seed",
                       "idm_steps", "idm_collect_steps", "n_videos"),
         "report": (),
     }[stage]
-    base = {"seed": cfg.seed, "smoke": cfg.smoke, "minutes": cfg.minutes}
+    base: dict[str, Any] = {"seed": cfg.seed, "smoke": cfg.smoke, "minutes": cfg.minutes}
     if stage == "benchmark":  # results.json gained fields the report reads: older ones are redone
         base["results_format"] = BENCH_RESULTS_FORMAT
+    if training and len(plan.variants) != len(DEFAULT_VARIANTS):
+        # A training's time is its share of --minutes; the quickstart's two-way split is implied by
+        # "minutes" (so its runs keep their fingerprints), any other split is written out.
+        base["train_share"] = round(TRAIN_SHARE / len(plan.variants), 6)
     return json.loads(json.dumps({**base, **{k: p[k] for k in keys}}))  # as stages.json holds them
 
 

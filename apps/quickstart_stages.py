@@ -92,7 +92,9 @@ def _generator(ctx: Context, variant: str) -> Any:
 
 
 def stage_rollouts(ctx: Context) -> dict[str, Any]:
-    """Per script: the text model steered by it beside the no-text model, from the same real context."""
+    """Per script: every variant's rollout from the same real context, side by side, in the order of
+    ``QuickstartConfig.variants``; text variants are steered by the script (``_rollout``). The video
+    carries the text of the first variant that reads text."""
     import numpy as np
 
     from tv2tv.envs.runner import episode_prefix
@@ -101,36 +103,52 @@ def stage_rollouts(ctx: Context) -> dict[str, Any]:
     from tv2tv.types import TextEvent
     from tv2tv.world_model.interventions import VIDEO_SOURCE, parse_script, save_transcripts
 
-    plan, n = ctx.plan, ctx.plan.rollout_frames
+    plan, n, variants = ctx.plan, ctx.plan.rollout_frames, ctx.plan.variants
     out = ctx.fresh("rollouts")
-    text, no_text = _generator(ctx, "text"), _generator(ctx, "no-text")
-    window = text.cfg.sequence.window_frames
+    gens = [_generator(ctx, v) for v in variants]
+    shown_text = next((k for k, g in enumerate(gens) if g.variant.reads_text), None)
+    window = gens[0].cfg.sequence.window_frames
     episode = _scripted_episode(EpisodeStore.open(ctx.path("data")), plan.policy, 2 * window)
     context = episode_prefix(episode, min(episode.num_steps, 2 * window), window)
     files = []
-    with progress_bar("rolling out (frames)", 2 * n * len(plan.rollout_scripts), ctx.cfg.progress,
+    with progress_bar("rolling out (frames)", len(gens) * n * len(plan.rollout_scripts), ctx.cfg.progress,
                       ctx.console) as advance:
         for i, script in enumerate(plan.rollout_scripts):
-            a = text.generate(context, n, parse_script(script), seed=ctx.cfg.seed + i,
-                              progress=_steps(advance))
-            b = no_text.generate(context, n, (), seed=ctx.cfg.seed + i, progress=_steps(advance))
-            shown = a.context_frames[-4:]
-            video = side_by_side([np.concatenate([shown, a.frames[0]]), np.concatenate([shown, b.frames[0]])],
-                                 ["text", "no-text"])
-            events = [TextEvent(e.frame + len(shown), e.text, VIDEO_SOURCE[e.source])
-                      for e in a.transcripts[0]
-                      if e.frame + len(shown) >= 0]
-            fps = text.meta.fps / 2 if text.meta is not None else 8.0
+            rolls = [_rollout(g, context, n, parse_script(script), ctx.cfg.seed + i, _steps(advance))
+                     for g in gens]
+            shown = rolls[0].context_frames[-4:]
+            video = side_by_side([np.concatenate([shown, r.frames[0]]) for r in rolls], list(variants))
+            events = [] if shown_text is None else [
+                TextEvent(e.frame + len(shown), e.text, VIDEO_SOURCE[e.source])
+                for e in rolls[shown_text].transcripts[0] if e.frame + len(shown) >= 0]
+            fps = gens[0].meta.fps / 2 if gens[0].meta is not None else 8.0
             for suffix in (".mp4", ".webm"):
                 write_video(out / f"rollout{i}{suffix}", video, events, fps=fps, scale=3)
-            save_transcripts(out / f"rollout{i}.json", [a.transcripts[0], b.transcripts[0]],
-                             {"script": script, "models": ["text", "no-text"], "frames": n,
+            save_transcripts(out / f"rollout{i}.json", [r.transcripts[0] for r in rolls],
+                             {"script": script, "models": list(variants), "frames": n,
                               "context": f"a {plan.policy} episode, frames up to "
                                          f"{min(episode.num_steps, 2 * window)}",
                               "seed": ctx.cfg.seed + i,
                               "context_frames_shown": len(shown)})
             files += [f"rollouts/rollout{i}{s}" for s in (".mp4", ".webm", ".json")]
     return {"files": files, "scripts": list(plan.rollout_scripts)}
+
+
+def _rollout(gen: Any, context: Any, n: int, events: list[Any], seed: int,
+             progress: Callable[[int], None]) -> Any:
+    """One rollout of ``gen`` under a script's text ``events``, as its variant takes them: a text
+    model reads them (``plan-first`` up front, as its plan), an ``action-id`` model gets the env
+    actions they stand for (the game's texter parses each text, held until the next, as a
+    controllability alternative's actions are made: ``Alternative.script``), ``no-text`` nothing."""
+    from tv2tv.benchmarks.branches import Alternative
+    from tv2tv.world_model.texters import texter_for
+
+    actions = None
+    if gen.variant.takes_actions:
+        steps = tuple((e.frame, e.text) for e in events)
+        actions = Alternative("script", steps).script(texter_for(gen.meta), n).actions
+    return gen.generate(context, n, events if gen.variant.reads_text else (), seed=seed, progress=progress,
+                        actions=actions)
 
 
 def _steps(advance: Advance) -> Callable[[int], None]:
@@ -154,12 +172,13 @@ def _scripted_episode(store: Any, policy: str, min_steps: int) -> Any:
 
 
 def stage_benchmark(ctx: Context) -> dict[str, Any]:
-    """Controllability of text, no-text and copy-last on branch points of fresh play (seed + 1000)."""
+    """Controllability of every variant and copy-last on branch points of fresh play (seed + 1000);
+    ``WorldModelPredictor`` gives each variant the alternatives as it takes them."""
     from tv2tv.benchmarks.controllability import run_controllability
     from tv2tv.benchmarks.models import WorldModelPredictor
 
     p = ctx.plan
-    predictors = [WorldModelPredictor(_generator(ctx, v), v) for v in ("text", "no-text")]
+    predictors = [WorldModelPredictor(_generator(ctx, v), v) for v in p.variants]
     results = run_controllability(
         predictors, p.env, p.n_branches, p.horizon, p.suite, p.bench_seed, ctx.fresh("bench"),
         context_frames=p.context_frames, frameskip=p.frameskip, idm_steps=p.idm_steps,

@@ -1,4 +1,5 @@
-"""The quickstart's report: ``results.json``, ``report.md`` and a self-contained ``report.html``.
+"""The quickstart's report (and ``tv2tv bench ablation``'s): ``results.json``, ``report.md`` and a
+self-contained ``report.html``, for every variant trained.
 
 ``report.html`` needs nothing beside it: CSS is inline, the plots are PNG data URIs and the videos
 WebM/VP9 data URIs (Debian's Chromium and Firefox play VP9, not always H.264). A small inline
@@ -6,9 +7,10 @@ script marks each ``<video>`` with ``data-state="loaded"`` or ``"error"`` once t
 tried it, and says so under a video that cannot play. ``report.md`` links the same files.
 
 ``results.json`` is the controllability benchmark's (README, "Controllability benchmark") plus a
-``quickstart`` entry: ``env``, ``minutes``, ``seed``, ``smoke``, ``device``, ``policy``,
-``record_steps``, ``models`` (per model ``params``, ``steps``, ``train_loss``), ``stage_seconds``,
-``held_out`` and ``interpretation``.
+``quickstart`` entry: ``command`` (``quickstart`` or ``ablation``), ``env``, ``minutes``, ``seed``,
+``smoke``, ``device``, ``policy``, ``record_steps``, ``models`` (per variant ``params``, ``steps``,
+``train_loss``), ``stage_seconds``, ``held_out`` and ``interpretation`` (``text`` against each other
+variant, ``interpretation``).
 
 Example:
     >>> html_table(["a", "b"], [["1", "2"]])
@@ -20,10 +22,11 @@ from __future__ import annotations
 import base64
 import html
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tv2tv.apps.quickstart_plan import Context
+from tv2tv.apps.quickstart_plan import DEFAULT_VARIANTS, TRAIN_PREFIX, Context
 from tv2tv.progress import progress_bar
 
 TRANSCRIPT_COLORS = {"user": "#d62828", "model": "#b07d00", "context": "#666"}
@@ -83,35 +86,61 @@ def to_webm(mp4: Path) -> Path:
     return write_video(mp4.with_suffix(".webm"), frames, fps=fps, scale=1)
 
 
-def _text_vs_no_text(results: dict[str, Any]) -> dict[str, Any]:
+def paired_test(results: dict[str, Any], a: str, b: str,
+                metric: str = "counterfactual_accuracy") -> dict[str, Any]:
+    """The benchmark's paired test of ``a`` against ``b`` (``comparisons``), as ``a`` minus ``b``
+    whichever way round the benchmark listed them."""
     for c in results.get("comparisons", []):
-        if (c["metric"], c["a"], c["b"]) == ("counterfactual_accuracy", "text", "no-text"):
-            return c
-    raise ValueError("results.json holds no paired test of text against no-text on counterfactual "
-                     "accuracy (written before the benchmark had comparisons?); rerun the bench stage")
+        if c["metric"] == metric and {c["a"], c["b"]} == {a, b}:
+            if c["a"] == a:
+                return c
+            ci = None if c["ci95"] is None else [-c["ci95"][1], -c["ci95"][0]]
+            return {**c, "a": a, "b": b, "difference": -c["difference"], "ci95": ci}
+    raise ValueError(f"results.json holds no paired test of {a} against {b} on {metric.replace('_', ' ')} "
+                     f"(written before the benchmark had comparisons?); rerun the bench stage")
 
 
-def interpretation(results: dict[str, Any], budget: str, device: str, alpha: float = 0.05) -> str:
-    """One honest sentence: did text beat no-text significantly (paired test over branch points)?
+def _reference(variants: Sequence[str]) -> tuple[str, list[str]]:
+    """The model the verdict is about (``text`` when trained, else the first) and those it is compared
+    with (the other variants; copy-last when there are none)."""
+    ref = "text" if "text" in variants else variants[0]
+    return ref, [v for v in variants if v != ref] or ["copy-last"]
+
+
+def _verdict(results: dict[str, Any], ref: str, other: str, alpha: float) -> tuple[str, bool]:
+    """One sentence on ``ref`` against ``other``, and whether ``ref`` was significantly better."""
+    models, test = results["models"], paired_test(results, ref, other)
+    t, n = models[ref]["counterfactual_accuracy"], models[other]["counterfactual_accuracy"]
+    chance, k = models[ref]["chance"], len(results["alternatives"])
+    ci, p = test["ci95"], test["p_value"]
+    spread = "no interval" if ci is None else f"95% interval [{ci[0]:+.2f}, {ci[1]:+.2f}]"
+    base = (f"counterfactual accuracy {t:.2f} for {ref} vs {n:.2f} for {other} (chance {chance:.2f}, "
+            f"{results['n_branches']} branch points x {k} alternatives; difference {t - n:+.2f}, {spread}, "
+            f"paired test p = {'n/a' if p is None else f'{p:.3g}'})")
+    name = ref[:1].upper() + ref[1:]
+    if t - n > 0 and p is not None and p < alpha:
+        lead = f"{name} steered the model significantly" if other == "no-text" else \
+            f"{name} beat {other} significantly"
+        return f"{lead}: {base}.", True
+    lead = f"{name} was ahead of {other}, but not significantly" if t - n > 0 else \
+        f"{name} did not beat {other} here"
+    return f"{lead}: {base}.", False
+
+
+def interpretation(results: dict[str, Any], budget: str, device: str,
+                   variants: Sequence[str] = DEFAULT_VARIANTS, alpha: float = 0.05) -> str:
+    """One honest sentence per comparison: did text beat each other variant significantly (paired
+    test over branch points)? Without ``text``, the first variant; with one variant, copy-last.
 
     "Significantly" only when the paired test of the benchmark's ``comparisons`` (sign-flip
     permutation over the same branch points, ``tv2tv.benchmarks.stats``) gives ``p < alpha``.
     """
-    models, test = results["models"], _text_vs_no_text(results)
-    t, n = models["text"]["counterfactual_accuracy"], models["no-text"]["counterfactual_accuracy"]
-    chance, k = models["text"]["chance"], len(results["alternatives"])
-    ci, p = test["ci95"], test["p_value"]
-    spread = "no interval" if ci is None else f"95% interval [{ci[0]:+.2f}, {ci[1]:+.2f}]"
-    base = (f"counterfactual accuracy {t:.2f} for text vs {n:.2f} for no-text (chance {chance:.2f}, "
-            f"{results['n_branches']} branch points x {k} alternatives; difference {t - n:+.2f}, {spread}, "
-            f"paired test p = {'n/a' if p is None else f'{p:.3g}'})")
-    if t - n > 0 and p is not None and p < alpha:
-        return f"Text steered the model significantly: {base}."
-    if t - n > 0:
-        verdict = "Text was ahead of no-text, but not significantly"
-    else:
-        verdict = "Text did not beat no-text here"
-    return (f"{verdict}: {base}. With {budget} on {device} the models are barely trained; "
+    ref, others = _reference(variants)
+    verdicts = [_verdict(results, ref, other, alpha) for other in others]
+    text = " ".join(sentence for sentence, _ in verdicts)
+    if all(significant for _, significant in verdicts):
+        return text
+    return (f"{text} With {budget} on {device} the models are barely trained; "
             f"run longer (e.g. --minutes 60) or on a GPU for a clearer answer.")
 
 
@@ -138,12 +167,12 @@ def _video(path: Path, caption: str) -> str:
 def quickstart_info(ctx: Context) -> dict[str, Any]:
     """The ``quickstart`` entry of ``results.json``."""
     cfg, plan, stages = ctx.cfg, ctx.plan, ctx.log.stages
-    models = {v: {k: stages[f"train-{v}"]["outputs"].get(k) for k in ("params", "steps", "train_loss")}
-              for v in ("text", "no-text")}
-    return {"env": cfg.env, "minutes": cfg.minutes, "seed": cfg.seed, "smoke": cfg.smoke,
-            "device": plan.gen_device, "policy": plan.policy,
+    models = {v: {k: stages[f"{TRAIN_PREFIX}{v}"]["outputs"].get(k)
+                  for k in ("params", "steps", "train_loss")} for v in plan.variants}
+    return {"command": cfg.name, "env": cfg.env, "minutes": cfg.minutes, "seed": cfg.seed,
+            "smoke": cfg.smoke, "device": plan.gen_device, "policy": plan.policy,
             "record_steps": stages["record"]["outputs"]["steps"],
-            "models": models, "stage_seconds": {s: e.get("seconds") for s, e in stages.items()},
+            "models": models, "stage_seconds": {s: stages[s].get("seconds") for s in plan.stages},
             "held_out": f"branch points come from fresh live play seeded {plan.bench_seed}; "
                         f"the training data "
                         f"were recorded with seeds {cfg.seed} and {cfg.seed + 1}"}
@@ -164,15 +193,35 @@ def _settings_lines(info: dict[str, Any], results: dict[str, Any]) -> list[str]:
             f"Stage wall times: {times}."]
 
 
+def _rollout_roles(models: Sequence[str]) -> tuple[str, str | None]:
+    """Who is where in a rollout video and what each takes of the script (plain text), and the model
+    whose text the video shows (the first that reads text; ``stage_rollouts``)."""
+    from tv2tv.world_model.variants import variant_of
+
+    def role(name: str) -> str:
+        v = variant_of(name)
+        if v.plan_first:
+            return f"{name} reads the script up front, as its plan"
+        if v.reads_text:
+            return f"{name} reads the script as interventions"
+        if v.takes_actions:
+            return f"{name} takes the actions the script's texts stand for"
+        return f"{name} takes no text"
+
+    shown = next((m for m in models if variant_of(m).reads_text), None)
+    return f"left to right, from the same context: {'; '.join(role(m) for m in models)}", shown
+
+
 def write_markdown(out: Path, results: dict[str, Any], rollouts: list[Path], videos: list[Path]) -> Path:
     """``report.md``, linking the plots and videos beside it."""
     from tv2tv.benchmarks.report import SUMMARY_HEADER, controllability_rows, md_table
 
     info = results["quickstart"]
-    lines = ["# tv2tv quickstart", "", *[f"- {s}" for s in _settings_lines(info, results)], "",
+    roles, _ = _rollout_roles(list(info["models"]))
+    lines = [f"# tv2tv {info['command']}", "", *[f"- {s}" for s in _settings_lines(info, results)], "",
              md_table(SUMMARY_HEADER, controllability_rows(results)), "", f"> {info['interpretation']}", "",
              "## Plots", "", *[f"![{p}](bench/{p})" for p in ("accuracy.png", "psnr.png", "ssim.png")], "",
-             "## Rollouts with text interventions (text model left, no-text right)", ""]
+             "## Rollouts with text interventions", "", f"Each video, {roles}.", ""]
     for p in rollouts:
         script = _script_of(p)
         lines.append(f"- [{p.stem}](rollouts/{p.name}) (WebM: [{p.stem}.webm](rollouts/{p.stem}.webm)), "
@@ -196,20 +245,25 @@ def write_html(out: Path, results: dict[str, Any], rollouts: list[Path], videos:
                           f"script <code>{html.escape(_script_of(p))}</code><br>"
                           f"{_transcript_html(p.with_suffix('.json'))}") for p in rollouts)
     bench = "".join(_video(v.with_suffix(".webm"), html.escape(v.stem.replace("_", ": "))) for v in videos)
-    body = f"""<h1>tv2tv quickstart: {html.escape(info['env'])}</h1>
-<p class="lead">Gameplay recorded with text, a world model trained on it, rollouts steered by text, and
-controllability scored against the real game, next to a video-only model and copy-last.</p>
+    roles, shown = _rollout_roles(list(info["models"]))
+    text = "no text" if shown is None else (
+        f'<span class="user">your text</span> (red, framed red when new) and the {html.escape(shown)} '
+        f'model\'s <span class="model">own text</span> (amber)')
+    title = f"tv2tv {html.escape(info['command'])}"
+    body = f"""<h1>{title}: {html.escape(info['env'])}</h1>
+<p class="lead">Gameplay recorded with text, world models trained on it with equal compute
+({html.escape(', '.join(info['models']))}), rollouts steered by text, and controllability scored against
+the real game, next to copy-last.</p>
 <h2>What was run</h2><ul>{settings}</ul>
 <h2>Results</h2>{html_table(SUMMARY_HEADER, controllability_rows(results))}
 <p class="interpretation">{html.escape(info['interpretation'])}</p>
 <h2>Against the horizon</h2><div class="plots">{plots}</div>
 <h2>Rollouts with text interventions</h2>
-<p>Left: the text model with <span class="user">your text</span> (red, framed red when new) and its
-<span class="model">own text</span> (amber); right: the no-text model from the same context. The first
-4 frames are real context.</p><div class="grid">{roll}</div>
+<p>Each video, {html.escape(roles)}. It shows {text}. The first 4 frames are real context.</p>
+<div class="grid">{roll}</div>
 <h2>Controllability branches</h2><p>Each clip: 4 real context frames, then the real game under the
 alternative's text and every model's future for the same text.</p><div class="grid">{bench}</div>"""
-    page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>tv2tv quickstart</title>'
+    page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
             f"<style>{CSS}</style></head><body>{body}<script>{SCRIPT}</script></body></html>\n")
     path = out / "report.html"
     path.write_text(page)
@@ -222,7 +276,8 @@ def stage_report(ctx: Context) -> dict[str, Any]:
     results = json.loads((out / "bench" / "results.json").read_text())
     results["quickstart"] = quickstart_info(ctx)
     budget = "a smoke run's 2 training steps" if ctx.cfg.smoke else f"{ctx.cfg.minutes:g} minutes"
-    results["quickstart"]["interpretation"] = interpretation(results, budget, ctx.plan.gen_device)
+    results["quickstart"]["interpretation"] = interpretation(results, budget, ctx.plan.gen_device,
+                                                             ctx.plan.variants)
     mp4s = sorted((out / "bench" / "videos").glob("*.mp4"))
     with progress_bar("transcoding videos to WebM", len(mp4s), ctx.cfg.progress, ctx.console) as advance:
         for v in mp4s:

@@ -1,7 +1,8 @@
 """``tv2tv bench ...``: the benchmark commands.
 
 Each benchmark module in ``BENCH_MODULES`` has ``register(bench_subparsers)`` adding one
-``tv2tv bench NAME`` command.
+``tv2tv bench NAME`` command. They are named, not imported, so ``tv2tv.apps.ablation`` (the top
+floor, docs/design.md "Imports run down the flow") can add one without ``benchmarks`` importing it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ BENCH_MODULES = (
     "tv2tv.benchmarks.controllability",  # tv2tv bench controllability
     "tv2tv.benchmarks.planning",         # tv2tv bench plan
     "tv2tv.benchmarks.learn",            # tv2tv bench learn
+    "tv2tv.apps.ablation",               # tv2tv bench ablation (the quickstart's stages, every variant)
 )
 
 

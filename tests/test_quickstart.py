@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tv2tv.apps.quickstart_plan import STAGES, QuickstartConfig, fingerprint, make_plan, stage_settings
+from tv2tv.apps.quickstart_plan import QuickstartConfig, fingerprint, make_plan, stage_settings
 from tv2tv.cli import main
 
+STAGES = ("record", "train-text", "train-no-text", "rollouts", "benchmark", "report")   # the defaults'
 CHROMIUM = Path("/usr/bin/chromium")
 MODEL_KEYS = {"counterfactual_accuracy", "counterfactual_accuracy_by_step", "chance", "psnr", "ssim",
               "probe_follow_rate", "idm_accuracy", "n_branches", "per_alternative"}
@@ -53,7 +54,7 @@ def test_every_artefact_and_documented_keys(smoke: Path) -> None:
         assert len(m["psnr"]) == len(m["ssim"]) == res["horizon"] == 4
     assert res["n_branches"] == 2 and res["seed"] == 1000 and res["env"] == "ALE/Pong-v5"
     info = res["quickstart"]
-    assert QUICKSTART_KEYS <= set(info)
+    assert QUICKSTART_KEYS <= set(info) and info["command"] == "quickstart"
     assert ("counterfactual_accuracy", "text", "no-text") in {(c["metric"], c["a"], c["b"])
                                                              for c in res["comparisons"]}
     assert "2 branch points x 3 alternatives" in info["interpretation"]
@@ -144,6 +145,7 @@ def test_settings_fingerprints() -> None:
     # step) and enough branch points for a verdict interval of about ±0.1.
     default = make_plan(QuickstartConfig())
     assert abs(sum(default.budget_s.values()) - 900) < 1e-6 and default.n_branches == 64
+    assert default.stages == STAGES and default.budget_s["train-text"] == default.budget_s["train-no-text"]
     assert default.sticky_steps == 2 * default.record_steps and default.text_every == 2
 
 
