@@ -47,6 +47,7 @@ def test_a_known_phrase_is_one_id_per_word_and_the_rest_bytes() -> None:
 
 @pytest.mark.parametrize("kwargs, match", [({"words": ("up", "up")}, "distinct"),
                                            ({"words": ("u",)}, "longer than one byte"),
+                                           ({"words": ("\x00\x00",)}, "without NUL"),
                                            ({"words": ("move up",)}, "one piece"),
                                            ({"words": ("up",), "num_actions": 3}, "not both")])
 def test_bad_words_are_refused(kwargs: dict, match: str) -> None:
