@@ -117,6 +117,9 @@ class RolloutSession:
             for i in range(batch)]
         self.guided = gen.sampling.cfg_scale != 1.0
         self.window = gen.context_chunks
+        # Added to the logits of a sampled id: 0 where the model may write (ByteTokenizer.writable).
+        self._writable = torch.full((gen.model.cfg.vocab_size,), float("-inf"), device=gen.device)
+        self._writable[gen.tokenizer.writable] = 0.0
         x = context_x0.to(gen.device)
         # The logical stream: per chunk, each element's text ids and the clean chunk (B, n, P).
         self.units = [([list(t) for _ in range(batch)], x[k].expand(batch, *x[k].shape))
@@ -361,10 +364,8 @@ class RolloutSession:
         """
         s = self.gen.sampling
         logits = self.logits[rows].float()
-        allowed = torch.full_like(logits[0], float("-inf"))
-        allowed[self.gen.tokenizer.writable] = 0.0
         u = torch.stack([torch.rand((), generator=self.rngs[i]) for i in rows])
-        return sample_tokens(logits + allowed, s.temperature, s.top_p, u).tolist()
+        return sample_tokens(logits + self._writable, s.temperature, s.top_p, u).tolist()
 
     def _velocity(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         outs = [st.run(replace(tpl, video=x, flow_t=t[:, None].expand_as(tpl.flow_t).float()),
