@@ -187,7 +187,9 @@ def register(sub: Any) -> None:
 def add_run_flags(p: argparse.ArgumentParser, minutes: float, out: str) -> None:
     """The flags of ``tv2tv quickstart``, shared by ``tv2tv bench ablation`` (``tv2tv.apps.ablation``)."""
     p.add_argument("--env", default="ALE/Pong-v5",
-                   help="game with a built-in suite (ALE/Pong-v5, ALE/Breakout-v5)")
+                   help="game with a built-in suite (ALE/Pong-v5, ALE/Breakout-v5, crafter)")
+    p.add_argument("--suite", default=None,
+                   help="built-in controllability suite (default: the game's; crafter-goals for goal text)")
     p.add_argument("--minutes", type=float, default=minutes,
                    help=f"total time budget in minutes (default {minutes:g})")
     p.add_argument("--out", default=out, help=f"output directory (default {out})")
@@ -205,6 +207,7 @@ def handle(args: argparse.Namespace) -> int:
     cfg = QuickstartConfig(env=args.env, minutes=args.minutes, out=Path(args.out), seed=args.seed,
                            smoke=args.smoke, device=args.device, force=args.force,
                            progress=not args.no_progress,
-                           variants=tuple(v.strip() for v in args.variants.split(",")), name=args.app)
+                           variants=tuple(v.strip() for v in args.variants.split(",")), name=args.app,
+                           suite=args.suite)
     run_quickstart(cfg)
     return 0

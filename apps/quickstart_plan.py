@@ -36,6 +36,7 @@ SHARES = {"record": 0.02, "rollouts": 0.02, "benchmark": 0.11, "report": 0.03}
 TRAIN_SHARE = 0.82
 assert abs(sum(SHARES.values()) + TRAIN_SHARE - 1.0) < 1e-9, "the shares must add up to --minutes"
 DEVICES = ("auto", "cpu", "gpu")
+GOAL_PREFIX = "goal: "  # how a goal policy's plan text names its goal (crafter-explorer)
 TEXT_EVERY = 2           # the action text is written every second step, as in the measured stores
 STAGES_FORMAT = "tv2tv-quickstart-stages"
 OWNER = "tv2tv quickstart"  # in manifest.json, for the ablation too (it runs the same stages)
@@ -62,6 +63,8 @@ class QuickstartConfig:
             time, each for the same share of ``minutes``; the first is the one the others are
             compared with, unless ``text`` is among them.
         name: the command, in the report's title (``quickstart``, ``ablation``).
+        suite: a built-in controllability suite for ``env`` (``None``: the one named after the game;
+            ``crafter-goals`` for goal-level text in Crafter). Its policy records the scripted third.
     """
 
     env: str = "ALE/Pong-v5"
@@ -74,6 +77,7 @@ class QuickstartConfig:
     progress: bool = True
     variants: tuple[str, ...] = DEFAULT_VARIANTS
     name: str = "quickstart"
+    suite: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "out", Path(self.out))
@@ -150,16 +154,20 @@ def make_plan(cfg: QuickstartConfig) -> Plan:
     from tv2tv.recorders.policies import policy_names
 
     game = _game(cfg.env)
-    if game not in builtin_suites():
-        raise ValueError(f"--env {cfg.env!r} has no built-in controllability suite; the quickstart runs "
-                         f"{sorted(builtin_suites())} (e.g. ALE/Pong-v5, ALE/Breakout-v5)")
-    suite = load_suite(game)
+    name = cfg.suite or game
+    if name not in builtin_suites():
+        what = f"--suite {cfg.suite!r} is not a built-in suite" if cfg.suite else \
+            f"--env {cfg.env!r} has no built-in controllability suite"
+        raise ValueError(f"{what}; the quickstart runs {sorted(builtin_suites())} (e.g. ALE/Pong-v5, "
+                         f"ALE/Breakout-v5, crafter with --suite crafter-goals)")
+    suite = load_suite(name)
     if suite.env != cfg.env:
-        raise ValueError(f"--env {cfg.env!r}: the built-in {game!r} suite is for {suite.env!r}")
+        raise ValueError(f"--env {cfg.env!r}: the built-in {name!r} suite is for {suite.env!r}")
     names = policy_names()
     policy = game if game in names else (suite.policy if suite.policy in names and suite.policy != "random"
                                          else "sticky")
-    texts = [a.steps[0][1] for a in suite.alternatives]
+    # A goal alternative's text is the goal policy's plan wording ("goal: collect wood", branches.py).
+    texts = [a.steps[0][1] if a.goal is None else f"{GOAL_PREFIX}{a.goal}" for a in suite.alternatives]
     accelerator, gen_device = _resolve_device(cfg.device)
     trains = tuple(f"{TRAIN_PREFIX}{v}" for v in cfg.variants)
     shares = {"record": SHARES["record"], **dict.fromkeys(trains, TRAIN_SHARE / len(trains)),
@@ -186,7 +194,7 @@ def make_plan(cfg: QuickstartConfig) -> Plan:
         outputs={"record": ("data",), **{t: (f"runs/{v}",) for t, v in zip(trains, cfg.variants)},
                  "rollouts": ("rollouts",), "benchmark": ("bench",),
                  "report": ("bench", "results.json", "report.md", "report.html")},
-        suite=game, policy=policy, frameskip=4 if cfg.env.startswith("ALE/") else 1,
+        suite=name, policy=policy, frameskip=4 if cfg.env.startswith("ALE/") else 1,
         # A third scripted player, two thirds sticky-random play (README, "Learning control"): the
         # scripted player's action follows from the frames, so alone it teaches the model to ignore
         # the text; sticky play holds actions as the benchmark's alternatives do. Frames stay in
@@ -243,8 +251,9 @@ def fingerprint(settings: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-BENCH_RESULTS_FORMAT = 2
-"""Version of the benchmark stage's ``results.json`` (2: intervals and paired comparisons)."""
+BENCH_RESULTS_FORMAT = 3
+"""Version of the benchmark stage's ``results.json`` (2: intervals and paired comparisons; 3: think-act
+consistency)."""
 
 
 def stage_settings(cfg: QuickstartConfig, plan: Plan, stage: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any
 
 from rich.markup import escape
 
-from tv2tv.apps.quickstart_plan import Context
+from tv2tv.apps.quickstart_plan import GOAL_PREFIX, Context
 from tv2tv.progress import Advance, progress_bar
 
 TRAIN_OVERHEAD_S = 30.0   # data loading, Lightning start-up and export around the timed fit loop
@@ -109,13 +109,18 @@ def stage_rollouts(ctx: Context) -> dict[str, Any]:
     shown_text = next((k for k, g in enumerate(gens) if g.variant.reads_text), None)
     window = gens[0].cfg.sequence.window_frames
     episode = _scripted_episode(EpisodeStore.open(ctx.path("data")), plan.policy, 2 * window)
-    context = episode_prefix(episode, min(episode.num_steps, 2 * window), window)
+    last = min(episode.num_steps, 2 * window)
+    context = episode_prefix(episode, last, window)
+    # What the recording's player did next, padded with its last action: an action-id model's
+    # actions for a goal text, which names no action ("goal: collect wood").
+    recorded = np.resize(np.asarray(episode.actions[last:]) if last < episode.num_steps
+                         else np.asarray(episode.actions[-1:]), n)
     files = []
     with progress_bar("rolling out (frames)", len(gens) * n * len(plan.rollout_scripts), ctx.cfg.progress,
                       ctx.console) as advance:
         for i, script in enumerate(plan.rollout_scripts):
-            rolls = [_rollout(g, context, n, parse_script(script), ctx.cfg.seed + i, _steps(advance))
-                     for g in gens]
+            rolls = [_rollout(g, context, n, parse_script(script), ctx.cfg.seed + i, _steps(advance),
+                              recorded) for g in gens]
             shown = rolls[0].context_frames[-4:]
             video = side_by_side([np.concatenate([shown, r.frames[0]]) for r in rolls], list(variants))
             events = [] if shown_text is None else [
@@ -135,18 +140,23 @@ def stage_rollouts(ctx: Context) -> dict[str, Any]:
 
 
 def _rollout(gen: Any, context: Any, n: int, events: list[Any], seed: int,
-             progress: Callable[[int], None]) -> Any:
+             progress: Callable[[int], None], recorded: Any) -> Any:
     """One rollout of ``gen`` under a script's text ``events``, as its variant takes them: a text
     model reads them (``plan-first`` up front, as its plan), an ``action-id`` model gets the env
     actions they stand for (the game's texter parses each text, held until the next, as a
-    controllability alternative's actions are made: ``Alternative.script``), ``no-text`` nothing."""
+    controllability alternative's actions are made: ``Alternative.script``), ``no-text`` nothing.
+    A goal text names no action: ``action-id`` then gets ``recorded`` (the recording's own ``n``
+    actions after the context)."""
     from tv2tv.benchmarks.branches import Alternative
     from tv2tv.world_model.texters import texter_for
 
     actions = None
     if gen.variant.takes_actions:
         steps = tuple((e.frame, e.text) for e in events)
-        actions = Alternative("script", steps).script(texter_for(gen.meta), n).actions
+        if any(t.startswith(GOAL_PREFIX) for _, t in steps):
+            actions = recorded
+        else:
+            actions = Alternative("script", steps).script(texter_for(gen.meta), n).actions
     return gen.generate(context, n, events if gen.variant.reads_text else (), seed=seed, progress=progress,
                         actions=actions)
 

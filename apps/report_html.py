@@ -214,12 +214,13 @@ def _rollout_roles(models: Sequence[str]) -> tuple[str, str | None]:
 
 def write_markdown(out: Path, results: dict[str, Any], rollouts: list[Path], videos: list[Path]) -> Path:
     """``report.md``, linking the plots and videos beside it."""
-    from tv2tv.benchmarks.report import SUMMARY_HEADER, controllability_rows, md_table
+    from tv2tv.benchmarks.report import SUMMARY_HEADER, controllability_rows, md_table, think_act_lines
 
     info = results["quickstart"]
     roles, _ = _rollout_roles(list(info["models"]))
     lines = [f"# tv2tv {info['command']}", "", *[f"- {s}" for s in _settings_lines(info, results)], "",
              md_table(SUMMARY_HEADER, controllability_rows(results)), "", f"> {info['interpretation']}", "",
+             *think_act_lines(results),
              "## Plots", "", *[f"![{p}](bench/{p})" for p in ("accuracy.png", "psnr.png", "ssim.png")], "",
              "## Rollouts with text interventions", "", f"Each video, {roles}.", ""]
     for p in rollouts:
@@ -235,7 +236,13 @@ def write_markdown(out: Path, results: dict[str, Any], rollouts: list[Path], vid
 
 def write_html(out: Path, results: dict[str, Any], rollouts: list[Path], videos: list[Path]) -> Path:
     """``report.html``: one self-contained page."""
-    from tv2tv.benchmarks.report import SUMMARY_HEADER, controllability_rows
+    from tv2tv.benchmarks.report import (
+        SUMMARY_HEADER,
+        THINK_ACT_ABOUT,
+        THINK_ACT_HEADER,
+        controllability_rows,
+        think_act_rows,
+    )
 
     info = results["quickstart"]
     settings = "".join(f"<li>{html.escape(s)}</li>" for s in _settings_lines(info, results))
@@ -250,13 +257,16 @@ def write_html(out: Path, results: dict[str, Any], rollouts: list[Path], videos:
         f'<span class="user">your text</span> (red, framed red when new) and the {html.escape(shown)} '
         f'model\'s <span class="model">own text</span> (amber)')
     title = f"tv2tv {html.escape(info['command'])}"
+    rows = think_act_rows(results)
+    think = (f"<h2>Think-act consistency</h2><p>{html.escape(THINK_ACT_ABOUT)}</p>"
+             f"{html_table(THINK_ACT_HEADER, rows)}" if rows else "")
     body = f"""<h1>{title}: {html.escape(info['env'])}</h1>
 <p class="lead">Gameplay recorded with text, world models trained on it with equal compute
 ({html.escape(', '.join(info['models']))}), rollouts steered by text, and controllability scored against
 the real game, next to copy-last.</p>
 <h2>What was run</h2><ul>{settings}</ul>
 <h2>Results</h2>{html_table(SUMMARY_HEADER, controllability_rows(results))}
-<p class="interpretation">{html.escape(info['interpretation'])}</p>
+<p class="interpretation">{html.escape(info['interpretation'])}</p>{think}
 <h2>Against the horizon</h2><div class="plots">{plots}</div>
 <h2>Rollouts with text interventions</h2>
 <p>Each video, {html.escape(roles)}. It shows {text}. The first 4 frames are real context.</p>

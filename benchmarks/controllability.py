@@ -37,6 +37,7 @@ from tv2tv.benchmarks.models import (
 from tv2tv.benchmarks.probes import probe_game
 from tv2tv.benchmarks.report import print_table, write_report
 from tv2tv.benchmarks.scorers import PSNR_CAP, ci95, compare_models, score_model
+from tv2tv.benchmarks.think_act import think_act
 
 
 def predict_all(predictor: BranchPredictor, branches: Sequence[Branch], horizon: int,
@@ -135,6 +136,10 @@ def run_controllability(predictors: Sequence[BranchPredictor], env: str, n_branc
         m["idm_accuracy"] = None if idm is None else m["idm"]["accuracy"]
         m["idm_accuracy_ci95"] = None if idm is None else ci95(m["per_branch"]["idm_accuracy"])
         results["models"][p.name] = m
+    for p in models:  # think-act consistency of the models that write their own text
+        if idm is not None and getattr(p, "writes_text", False):
+            with console.status(f"free rollouts of {p.name} (think-act consistency)"):
+                results["models"][p.name]["think_act"] = think_act(p, branches, horizon, seed, idm)
     results["comparisons"] = compare_models(results["models"])
     with console.status("writing the report"):
         write_report(results, branches, predictions, out, n_videos)

@@ -27,11 +27,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from tv2tv.types import Episode, TextEvent
+
+if TYPE_CHECKING:
+    from tv2tv.world_model.interventions import TranscriptEntry
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,19 @@ class Branch:
     def last_frame(self) -> np.ndarray:
         """The branch frame, ``uint8 (H, W, C)``."""
         return self.context_frames[-1]
+
+
+@dataclass(frozen=True)
+class FreeRollouts:
+    """A model's free rollouts (``tv2tv.benchmarks.think_act``) from one branch point's context.
+
+    Args:
+        frames: generated frames ``uint8 (R, horizon, H, W, C)``.
+        entries: per generated chunk, per rollout, the transcript entries ``step`` returned.
+    """
+
+    frames: np.ndarray
+    entries: list[list[list[TranscriptEntry]]]
 
 
 @runtime_checkable
@@ -230,6 +246,26 @@ class WorldModelPredictor:
                                      actions=None if actions is None else actions[:, j * f:(j + 1) * f])
             chunks.append(frames)                                    # (K, F, H, W, C)
         return np.concatenate(chunks, axis=1)[:, :horizon].astype(np.uint8)   # (K, horizon, H, W, C)
+
+    @property
+    def writes_text(self) -> bool:
+        """Whether the model writes its own text (``text``, ``plan-first``): it has free rollouts."""
+        return bool(self.generator.variant.reads_text)
+
+    def free_rollouts(self, branch: Branch, n: int, horizon: int, seed: int) -> FreeRollouts:
+        """``n`` rollouts from the branch's context with no user text: the model writes its own text
+        (``tv2tv.benchmarks.think_act``). Refused for a model that writes none."""
+        gen = self.generator
+        if not self.writes_text:
+            raise ValueError(f"model {self.name!r} ({gen.cfg.variant}) writes no text: it has no free "
+                             f"rollouts to score")
+        session = gen.start(self._context(branch), batch=n, seed=seed)
+        chunks, entries = [], []
+        for _ in range(-(-horizon // gen.frames_per_chunk)):
+            frames, new = session.step(None)
+            chunks.append(frames)                                    # (n, F, H, W, C)
+            entries.append(new)
+        return FreeRollouts(np.concatenate(chunks, axis=1)[:, :horizon].astype(np.uint8), entries)
 
 
 def world_model_predictor(run_dir: Path, name: str, ode_steps: int = 8) -> BranchPredictor:

@@ -149,6 +149,40 @@ def comparison_rows(results: dict[str, Any]) -> list[list[str]]:
             for c in results["comparisons"]]
 
 
+THINK_ACT_HEADER = ["model", "think-act consistency [95%]", "chance [95%]", "difference [95%]", "p",
+                    "stated frames", "rollouts"]
+THINK_ACT_ABOUT = ("Think-act consistency: in free rollouts from the same branch points (no "
+                   "interventions) the model writes its own text; the texter parses its action phrases "
+                   "and the IDM reads the action group of each frame it then generates. Chance scores the "
+                   "same frames against the model's own frequencies of stated groups; p is the paired "
+                   "sign-flip test over branch points.")
+
+
+def think_act_rows(results: dict[str, Any]) -> list[list[str]]:
+    """One row per model with a ``think_act`` score (``tv2tv.benchmarks.think_act``)."""
+    rows = []
+    for name, m in results["models"].items():
+        t = m.get("think_act")
+        if t is None:
+            continue
+        test = t["test"]
+        diff = "-" if test["ci95"] is None else (f"{test['difference']:+.3f} "
+                                                 f"[{test['ci95'][0]:+.2f}, {test['ci95'][1]:+.2f}]")
+        rows.append([name, fmt_ci(t["consistency"], t["consistency_ci95"]),
+                     fmt_ci(t["chance"], t["chance_ci95"]), diff,
+                     "-" if test["p_value"] is None else f"{test['p_value']:.3g}",
+                     f"{t['stated_share']:.0%}", str(t["n_rollouts"])])
+    return rows
+
+
+def think_act_lines(results: dict[str, Any]) -> list[str]:
+    """``report.md``'s think-act section (empty when no model has the score)."""
+    rows = think_act_rows(results)
+    if not rows:
+        return []
+    return ["## Think-act consistency", "", THINK_ACT_ABOUT, "", md_table(THINK_ACT_HEADER, rows), ""]
+
+
 def _counts(results: dict[str, Any]) -> str:
     return f"{results['n_branches']} branch points x {results['n_alternatives']} alternatives"
 
@@ -203,6 +237,7 @@ def write_markdown(results: dict[str, Any], out: Path, videos: Sequence[Path] = 
                   "interval (bootstrap over branch points) and the two-sided p of a sign-flip permutation "
                   "test over branch points; a difference is significant when p < 0.05.", "",
                   md_table(COMPARISON_HEADER, comparison_rows(results)), ""]
+    lines += think_act_lines(results)
     lines += idm_lines(results)
     lines += ["## Against the horizon", ""] + [f"![{key}]({fname})" for fname, (key, _) in PLOTS.items()]
     if videos:
@@ -226,7 +261,9 @@ def print_table(results: dict[str, Any], console: Console | None = None) -> None
     summary = f"controllability: {results['env']} ({_counts(results)}, horizon {results['horizon']})"
     for title, header, rows in ((summary, SUMMARY_HEADER, controllability_rows(results)),
                                 ("paired tests over branch points (p < 0.05: significant)",
-                                 COMPARISON_HEADER, comparison_rows(results))):
+                                 COMPARISON_HEADER, comparison_rows(results)),
+                                ("think-act consistency (free rollouts, own text, read by the IDM)",
+                                 THINK_ACT_HEADER, think_act_rows(results))):
         if not rows:
             continue
         table = Table(title=title)

@@ -61,6 +61,29 @@ def test_four_variants_trained_benchmarked_and_reported(smoke: Path) -> None:
         assert f"| {v} |" in md and f"<td>{v}</td>" in page, v
     assert page.count("data:video/webm;base64,") == 4 and page.count("data:image/png;base64,") == 3
     assert 'src="http' not in page and "<link" not in page                       # self-contained
+    # Think-act consistency for the variants that write their own text, and only for those.
+    assert [v for v, m in res["models"].items() if "think_act" in m] == ["text", "plan-first"]
+    for v in ("text", "plan-first"):
+        t = res["models"][v]["think_act"]
+        assert t["variant"] == v and t["n_rollouts"] == res["n_branches"] * res["n_alternatives"]
+    assert "## Think-act consistency" in md and "<h2>Think-act consistency</h2>" in page
+
+
+def test_crafter_with_goal_text(tmp_path: Path) -> None:
+    """The goal-level suite: the goal policy records, a goal text steers the text model, and the
+    action-id model, whose text names no action, is rolled out with the recording's own actions."""
+    out = tmp_path / "crafter"
+    assert main(["bench", "ablation", "--smoke", "--env", "crafter", "--suite", "crafter-goals",
+                 "--variants", "text,action-id", "--out", str(out), "--no-progress"]) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["suite"] == "crafter-goals" and res["alternatives"] == ["wood", "stone", "water", "eat"]
+    assert list(res["models"]) == ["text", "action-id", "copy-last"]
+    assert res["models"]["text"]["chance"] == 0.25 and "think_act" in res["models"]["text"]
+    stages = json.loads((out / "stages.json").read_text())["stages"]
+    assert stages["record"]["outputs"]["steps"] == {"crafter-explorer": 120, "sticky": 40}
+    transcript = json.loads((out / "rollouts" / "rollout0.json").read_text())
+    told = [e["text"] for e in transcript["rollouts"][0] if e["source"] == "user"]
+    assert told and told[0].startswith("goal: collect wood")      # the smoke run tells a goal a frame
 
 
 def test_rerun_skips_every_stage_and_touches_nothing(smoke: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -141,6 +141,10 @@ def test_settings_fingerprints() -> None:
     assert full.record_steps > a.record_steps and full.n_branches > a.n_branches
     assert abs(sum(full.budget_s.values()) - 600) < 1e-6
     assert make_plan(QuickstartConfig(env="ALE/Breakout-v5", smoke=True)).policy == "breakout"
+    goals = make_plan(QuickstartConfig(env="crafter", suite="crafter-goals", smoke=True))
+    assert (goals.suite, goals.policy, goals.frameskip) == ("crafter-goals", "crafter-explorer", 1)
+    assert goals.rollout_scripts == ("0: goal: collect wood; 1: goal: place stone; 2: goal: drink water; "
+                                     "3: goal: eat",)
     # The default: 15 minutes in all, the measured data mix (a third scripted, text every second
     # step) and enough branch points for a verdict interval of about ±0.1.
     default = make_plan(QuickstartConfig())
@@ -178,7 +182,10 @@ def test_the_verdict_says_significant_only_when_the_paired_test_does(text: float
 
 
 @pytest.mark.parametrize("args,match", [(["--env", "ALE/Tennis-v5"], "no built-in controllability suite"),
-                                        (["--minutes", "0"], "minutes must be a number > 0")])
+                                        (["--minutes", "0"], "minutes must be a number > 0"),
+                                        (["--suite", "nope"], "--suite 'nope' is not a built-in suite"),
+                                        (["--env", "crafter", "--suite", "pong"],
+                                         "the built-in 'pong' suite is for 'ALE/Pong-v5'")])
 def test_bad_settings_are_clean_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str],
                                        match: str) -> None:
     assert main(["quickstart", "--out", str(tmp_path / "o"), *args]) == 2

@@ -20,7 +20,7 @@ def texter_for(meta: DatasetMeta) -> Any:
         from tv2tv.world_model.synthetic import SyntheticTexter
 
         return SyntheticTexter()
-    if meta.texter == "atari":
+    if meta.texter in ("atari", "crafter"):  # the game rebuilt as recorded
         from tv2tv.envs.registry import get_texter
         from tv2tv.recorders.record import env_for
 

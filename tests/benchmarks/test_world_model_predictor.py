@@ -10,22 +10,11 @@ import pytest
 
 from tv2tv.benchmarks.controllability import run_controllability
 from tv2tv.benchmarks.models import Branch, Script, WorldModelPredictor, load_predictor
-from tv2tv.benchmarks.planning import random_world_model
 from tv2tv.config import build_config
 from tv2tv.recorders.store import EpisodeStore
 from tv2tv.world_model.config import TrainConfig
 from tv2tv.world_model.data import resolve_config
 from tv2tv.world_model.synthetic import random_model
-
-
-@pytest.fixture(scope="module")
-def pong_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A random-weight dim-32 model for 16x16 Pong (no training needed here); its zero-initialised
-    layers are random too, so the context and the text reach the frames."""
-    return random_world_model("ALE/Pong-v5", tmp_path_factory.mktemp("pongwm") / "run", frame_size=16,
-                              preset=None, zero_init_std=0.05,
-                              overrides=["model.dim=32", "model.depth=2", "model.heads=2",
-                                         "sequence.frames_per_chunk=2", "sequence.patch=8"])
 
 
 def _branch(frames: int = 6, size: int = 16) -> Branch:
