@@ -6,7 +6,8 @@ Six stages, each writing into ``--out``::
     runs/text/, runs/no-text/  2-3. train the TV2TV model and the video-only baseline (tiny preset)
     rollouts/                  4. roll both out from real context; the text model gets scripted interventions
     bench/                     5. controllability against the real game on held-out branch points
-    results.json, report.md, report.html   6. the report (HTML self-contained: plots and videos inline)
+    results.json, report.md, report.html, learning.png   6. the report (HTML self-contained: plots,
+                               training curves and videos inline)
     stages.json                what finished, with the settings that produced it
     manifest.json              every file the quickstart wrote (``tv2tv.manifest``)
 

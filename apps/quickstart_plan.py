@@ -36,6 +36,7 @@ SHARES = {"record": 0.02, "rollouts": 0.02, "benchmark": 0.11, "report": 0.03}
 TRAIN_SHARE = 0.82
 assert abs(sum(SHARES.values()) + TRAIN_SHARE - 1.0) < 1e-9, "the shares must add up to --minutes"
 DEVICES = ("auto", "cpu", "gpu")
+LEARNING_PNG = "learning.png"  # the report's training curves (report_html.write_learning_curves)
 GOAL_PREFIX = "goal: "  # how a goal policy's plan text names its goal (crafter-explorer)
 TEXT_EVERY = 2           # the action text is written every second step, as in the measured stores
 STAGES_FORMAT = "tv2tv-quickstart-stages"
@@ -193,7 +194,7 @@ def make_plan(cfg: QuickstartConfig) -> Plan:
                  "benchmark": trains, "report": ("record", *trains, "rollouts", "benchmark")},
         outputs={"record": ("data",), **{t: (f"runs/{v}",) for t, v in zip(trains, cfg.variants)},
                  "rollouts": ("rollouts",), "benchmark": ("bench",),
-                 "report": ("bench", "results.json", "report.md", "report.html")},
+                 "report": ("bench", "results.json", "report.md", "report.html", LEARNING_PNG)},
         suite=name, policy=policy, frameskip=4 if cfg.env.startswith("ALE/") else 1,
         # A third scripted player, two thirds sticky-random play (README, "Learning control"): the
         # scripted player's action follows from the frames, so alone it teaches the model to ignore
@@ -254,6 +255,8 @@ def fingerprint(settings: dict[str, Any]) -> str:
 BENCH_RESULTS_FORMAT = 3
 """Version of the benchmark stage's ``results.json`` (2: intervals and paired comparisons; 3: think-act
 consistency)."""
+REPORT_FORMAT = 2
+"""Version of the report stage's outputs (2: the training curves, ``learning.png``)."""
 
 
 def stage_settings(cfg: QuickstartConfig, plan: Plan, stage: str) -> dict[str, Any]:
@@ -271,6 +274,8 @@ def stage_settings(cfg: QuickstartConfig, plan: Plan, stage: str) -> dict[str, A
     base: dict[str, Any] = {"seed": cfg.seed, "smoke": cfg.smoke, "minutes": cfg.minutes}
     if stage == "benchmark":  # results.json gained fields the report reads: older ones are redone
         base["results_format"] = BENCH_RESULTS_FORMAT
+    if stage == "report":     # the report gained parts: an older one is redone (nothing upstream)
+        base["report_format"] = REPORT_FORMAT
     if training and len(plan.variants) != len(DEFAULT_VARIANTS):
         # A training's time is its share of --minutes; the quickstart's two-way split is implied by
         # "minutes" (so its runs keep their fingerprints), any other split is written out.

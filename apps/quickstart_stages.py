@@ -65,8 +65,6 @@ def stage_train(variant: str) -> Callable[[Context], dict[str, Any]]:
 
 def run_info(run: Path) -> dict[str, Any]:
     """Parameters, optimizer steps and the last logged training loss of a finished run."""
-    import csv
-
     import torch
     from safetensors import safe_open
 
@@ -75,12 +73,26 @@ def run_info(run: Path) -> dict[str, Any]:
     with safe_open(str(run / "model.safetensors"), "pt") as f:
         params = sum(int(torch.Size(f.get_slice(k).get_shape()).numel()) for k in f.keys())
     ckpt = load_checkpoint(run / "checkpoints" / "last.ckpt", mmap=True)
-    loss = None
-    for path in sorted((run / "logs").glob("version_*/metrics.csv")):
+    losses = [row["train/loss"] for row in training_log(run) if "train/loss" in row]
+    return {"params": params, "steps": int(ckpt["global_step"]), "train_loss": losses[-1] if losses else None}
+
+
+def training_log(run: Path) -> list[dict[str, float]]:
+    """Every row a run logged (``logs/version_<i>/metrics.csv``, a resume's versions in order), each
+    with ``step`` and the metrics logged at it (``train/loss``, ``train/flow_loss``, ...)."""
+    import csv
+
+    def version(path: Path) -> int:
+        return int(path.parent.name.removeprefix("version_"))
+
+    rows = []
+    for path in sorted((run / "logs").glob("version_*/metrics.csv"), key=version):
         with path.open() as fh:
             for row in csv.DictReader(fh):
-                loss = float(row["train/loss"]) if row.get("train/loss") else loss
-    return {"params": params, "steps": int(ckpt["global_step"]), "train_loss": loss}
+                rec = {k: float(v) for k, v in row.items() if k and v not in ("", None)}
+                if "step" in rec:
+                    rows.append(rec)
+    return rows
 
 
 def _generator(ctx: Context, variant: str) -> Any:

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tv2tv.apps.quickstart_plan import DEFAULT_VARIANTS, TRAIN_PREFIX, Context
+from tv2tv.apps.quickstart_plan import DEFAULT_VARIANTS, LEARNING_PNG, TRAIN_PREFIX, Context
 from tv2tv.progress import progress_bar
 
 TRANSCRIPT_COLORS = {"user": "#d62828", "model": "#b07d00", "context": "#666"}
@@ -221,7 +221,8 @@ def write_markdown(out: Path, results: dict[str, Any], rollouts: list[Path], vid
     lines = [f"# tv2tv {info['command']}", "", *[f"- {s}" for s in _settings_lines(info, results)], "",
              md_table(SUMMARY_HEADER, controllability_rows(results)), "", f"> {info['interpretation']}", "",
              *think_act_lines(results),
-             "## Plots", "", *[f"![{p}](bench/{p})" for p in ("accuracy.png", "psnr.png", "ssim.png")], "",
+             "## Plots", "", *[f"![{p}](bench/{p})" for p in ("accuracy.png", "psnr.png", "ssim.png")],
+             f"![training curves]({LEARNING_PNG})", "",
              "## Rollouts with text interventions", "", f"Each video, {roles}.", ""]
     for p in rollouts:
         script = _script_of(p)
@@ -248,6 +249,7 @@ def write_html(out: Path, results: dict[str, Any], rollouts: list[Path], videos:
     settings = "".join(f"<li>{html.escape(s)}</li>" for s in _settings_lines(info, results))
     plots = "".join(f'<img alt="{p}" src="{data_uri(out / "bench" / p, "image/png")}">'
                     for p in ("accuracy.png", "psnr.png", "ssim.png"))
+    plots += f'<img alt="training curves" src="{data_uri(out / LEARNING_PNG, "image/png")}">'
     roll = "".join(_video(p.with_suffix(".webm"),
                           f"script <code>{html.escape(_script_of(p))}</code><br>"
                           f"{_transcript_html(p.with_suffix('.json'))}") for p in rollouts)
@@ -280,6 +282,38 @@ alternative's text and every model's future for the same text.</p><div class="gr
     return path
 
 
+LEARNING_METRICS = (("train/flow_loss", "flow loss (frames)"), ("train/text_loss", "text loss (next token)"))
+
+
+def write_learning_curves(out: Path, variants: Sequence[str]) -> Path:
+    """``OUT/learning.png``: each variant's logged training losses against its optimizer steps (the
+    flow loss of the frames; the text loss of the variants that write text), from ``runs/<variant>``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from tv2tv.apps.quickstart_stages import training_log
+
+    fig, axes = plt.subplots(1, len(LEARNING_METRICS), figsize=(10, 3.2), dpi=100)
+    for ax, (key, label) in zip(axes, LEARNING_METRICS):
+        for v in variants:
+            rows = [r for r in training_log(out / "runs" / v) if r.get(key, 0.0) > 0.0]  # no-text: text 0
+            if rows:
+                ax.plot([r["step"] for r in rows], [r[key] for r in rows], label=v)
+        ax.set_xlabel("optimizer step (every variant: the same minutes)")
+        ax.set_ylabel(label)
+        ax.set_yscale("log")
+        if ax.has_data():
+            ax.legend(fontsize=8)
+    fig.suptitle("training curves")
+    fig.tight_layout()
+    path = out / LEARNING_PNG
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def stage_report(ctx: Context) -> dict[str, Any]:
     """Stage 6: ``results.json``, ``report.md`` and ``report.html`` in ``OUT``."""
     out = ctx.out
@@ -295,5 +329,6 @@ def stage_report(ctx: Context) -> dict[str, Any]:
             advance()
     rollouts = sorted((out / "rollouts").glob("rollout*.mp4"))
     (out / "results.json").write_text(json.dumps(results, indent=2, allow_nan=False))
+    curves = write_learning_curves(out, ctx.plan.variants)
     md, page = write_markdown(out, results, rollouts, mp4s), write_html(out, results, rollouts, mp4s)
-    return {"files": ["results.json", md.name, page.name]}
+    return {"files": ["results.json", md.name, page.name, curves.name]}

@@ -171,7 +171,8 @@ def score_think_act(idm: IDM, branches: Sequence[Any], rollouts: Sequence[FreeRo
     return {
         "consistency": _mean(cons_items), "consistency_ci95": ci95(cons_items),
         "chance": _mean(chance_items), "chance_ci95": ci95(chance_items),
-        "test": {"difference": None if np.isnan(test.difference) else test.difference, "ci95": None if test.ci95 is None else list(test.ci95),
+        "test": {"difference": None if np.isnan(test.difference) else test.difference,
+                 "ci95": None if test.ci95 is None else list(test.ci95),
                  "p_value": test.p_value, "n_branches": test.n_branches, "n_items": test.n_items},
         "stated_share": float(mask.mean()),
         "stated_groups": shares(true), "idm_groups": shares(read[mask]),

@@ -59,7 +59,7 @@ def test_four_variants_trained_benchmarked_and_reported(smoke: Path) -> None:
     assert md.startswith("# tv2tv ablation") and "<title>tv2tv ablation</title>" in page
     for v in (*ABLATION_VARIANTS, "copy-last"):
         assert f"| {v} |" in md and f"<td>{v}</td>" in page, v
-    assert page.count("data:video/webm;base64,") == 4 and page.count("data:image/png;base64,") == 3
+    assert page.count("data:video/webm;base64,") == 4 and page.count("data:image/png;base64,") == 4
     assert 'src="http' not in page and "<link" not in page                       # self-contained
     # Think-act consistency for the variants that write their own text, and only for those.
     assert [v for v, m in res["models"].items() if "think_act" in m] == ["text", "plan-first"]

@@ -43,7 +43,7 @@ def test_every_artefact_and_documented_keys(smoke: Path) -> None:
     for rel in ("data/dataset.json", "runs/text/model.safetensors", "runs/no-text/model.safetensors",
                 "rollouts/rollout0.mp4", "rollouts/rollout0.webm", "rollouts/rollout0.json",
                 "bench/results.json", "bench/psnr.png", "bench/ssim.png", "bench/accuracy.png",
-                "results.json", "report.md", "report.html", "stages.json", "manifest.json"):
+                "results.json", "report.md", "report.html", "learning.png", "stages.json", "manifest.json"):
         assert (smoke / rel).stat().st_size > 0, rel
     assert list((smoke / "data" / "episodes").glob("*.npz"))
     assert sorted(p.suffix for p in (smoke / "bench" / "videos").iterdir()) == [".mp4"] * 3 + [".webm"] * 3
@@ -67,7 +67,7 @@ def test_every_artefact_and_documented_keys(smoke: Path) -> None:
     md = (smoke / "report.md").read_text()
     assert "| text |" in md and "| no-text |" in md and "| copy-last |" in md and "rollout0.mp4" in md
     page = (smoke / "report.html").read_text()
-    assert page.count("data:video/webm;base64,") == 4 and page.count("data:image/png;base64,") == 3
+    assert page.count("data:video/webm;base64,") == 4 and page.count("data:image/png;base64,") == 4
     assert 'src="http' not in page and "<link" not in page                       # self-contained
     stages = json.loads((smoke / "stages.json").read_text())["stages"]
     assert [s for s in STAGES if stages[s]["status"] == "done"] == list(STAGES)
@@ -208,8 +208,25 @@ def test_report_html_in_headless_chromium(smoke: Path, tmp_path: Path) -> None:
     assert '<table class="results">' in html and ">copy-last<" in html and ">no-text<" in html
     states = re.findall(r'<video[^>]*?data-state="(\w+)"', html)
     assert states == ["loaded"] * 4, states                         # Chromium decoded every WebM
-    assert html.count("<img") == 3
+    assert html.count("<img") == 4                                 # 3 benchmark plots, the training curves
     shot = tmp_path / "report.png"
     subprocess.run([*flags, "--hide-scrollbars", "--window-size=1200,2000", f"--screenshot={shot}", url],
                    capture_output=True, timeout=120, check=True)
     assert shot.stat().st_size > 10_000
+
+
+def test_training_curves_read_every_logged_version_in_order(tmp_path: Path) -> None:
+    from tv2tv.apps.quickstart_stages import training_log
+    from tv2tv.apps.report_html import write_learning_curves
+
+    run = tmp_path / "runs" / "text"
+    header = "epoch,step,train/flow_loss,train/text_loss,val/loss\n"
+    # A resumed run: version 10 comes after version 2.
+    for version, body in ((10, "0,29,0.1,1.0,\n"), (2, "0,9,0.3,2.0,\n0,19,0.2,,0.5\n")):
+        (run / "logs" / f"version_{version}").mkdir(parents=True)
+        (run / "logs" / f"version_{version}" / "metrics.csv").write_text(header + body)
+    log = training_log(run)
+    assert [r["step"] for r in log] == [9, 19, 29]
+    assert log[1] == {"epoch": 0.0, "step": 19.0, "train/flow_loss": 0.2, "val/loss": 0.5}  # no empty cells
+    path = write_learning_curves(tmp_path, ["text", "no-text"])        # no-text has no log: no line
+    assert path == tmp_path / "learning.png" and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
