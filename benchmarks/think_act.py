@@ -3,7 +3,8 @@
 A counterfactual score asks whether a model follows *our* text. This asks whether it follows its
 *own*: in a free rollout (no interventions) from a branch point's context, a text model writes the
 text of every chunk and then generates the chunk. The game's texter parses the action phrases of
-that text (``action_indices``; captions and anything else are skipped); the IDM reads each
+that text (``action_indices``, by ``planners.model_planner.action_phrases_in``; captions and
+anything else are skipped); the IDM reads each
 generated frame's action groups from the frames; a frame is consistent when they agree.
 
 Which frames a phrase states (``stated_by_chunk``), as each layout writes its text:
@@ -42,28 +43,22 @@ from tv2tv.benchmarks.idm import IDM, future_windows
 from tv2tv.benchmarks.models import FreeRollouts
 from tv2tv.benchmarks.scorers import ci95
 from tv2tv.benchmarks.stats import Paired, paired_test
+from tv2tv.planners.model_planner import action_phrases_in
 from tv2tv.world_model.interventions import TranscriptEntry
 
 NOT_STATED = -1  # a frame before the model's first action phrase
 
 
-def action_indices(text: str, parse: Callable[[str], Any], separator: str) -> list[int]:
-    """The actions of ``text``'s action phrases, in order: the phrases are split at ``separator``
-    and each is given to ``parse`` (a texter's); a phrase it refuses (a caption) is skipped.
+def action_indices(text: str, texter: Any, separator: str) -> list[int]:
+    """The actions of ``text``'s action phrases, in order (``action_phrases_in``: the pieces the
+    texter parses; captions are skipped), each parsed by ``texter``.
 
-    Example:
-        >>> action_indices("move up; scored a point; stay", {"move up": 1, "stay": 0}.__getitem__, "; ")
-        [1, 0]
+    Raises:
+        TypeError: the texter's actions are not single integers (think-act needs a Discrete texter).
     """
     out = []
-    for phrase in text.split(separator.strip() or separator):
-        phrase = phrase.strip()
-        if not phrase:
-            continue
-        try:
-            action = parse(phrase)
-        except (ValueError, KeyError):
-            continue
+    for phrase in action_phrases_in(text, texter, separator):
+        action = texter.parse(phrase)
         if not isinstance(action, (int, np.integer)) or isinstance(action, bool):
             raise TypeError(f"think-act consistency needs one integer action per phrase (a Discrete "
                             f"texter); parse({phrase!r}) gave {action!r}")
@@ -194,7 +189,7 @@ def think_act(predictor: Any, branches: Sequence[Any], horizon: int, seed: int, 
     plan_first = gen.variant.plan_first
 
     def actions_of(text: str) -> list[int]:
-        return action_indices(text, texter.parse, sep)
+        return action_indices(text, texter, sep)
 
     rollouts = [predictor.free_rollouts(b, len(b.scripts), horizon, seed + b.index) for b in branches]
     stated = [stated_frames(r, actions_of, plan_first, gen.frames_per_chunk) for r in rollouts]

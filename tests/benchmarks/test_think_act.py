@@ -22,21 +22,23 @@ from tv2tv.benchmarks.think_act import (
     stated_by_chunk,
     stated_frames,
 )
+from tv2tv.envs.atari_texter import AtariTexter
 from tv2tv.world_model.interventions import TranscriptEntry as E
 
 PHRASES = ["do nothing", "fire", "move paddle up", "move paddle down"]
-PARSE = {p: a for a, p in enumerate(PHRASES)}.__getitem__
+TEXTER = AtariTexter(["NOOP", "FIRE", "RIGHT", "LEFT"], game="pong")
 
 
 def actions_of(text: str) -> list[int]:
-    return action_indices(text, PARSE, "; ")
+    return action_indices(text, TEXTER, "; ")
 
 
 def test_action_phrases_are_parsed_in_order_and_captions_skipped() -> None:
+    assert TEXTER.action_phrases() == PHRASES
     assert actions_of("move paddle up; scored a point; do nothing") == [2, 0]
     assert actions_of("scored a point") == [] and actions_of("") == []
     with pytest.raises(TypeError, match="Discrete texter"):
-        action_indices("up", lambda _: {"forward": 1}, "; ")
+        action_indices("up", SimpleNamespace(parse=lambda _: {"forward": 1}), "; ")
 
 
 def test_interleaved_text_holds_its_last_action_and_plan_first_states_one_chunk_each() -> None:
